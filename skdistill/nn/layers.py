@@ -1,0 +1,216 @@
+"""Vectorised building blocks: many independent networks evaluated as one.
+
+Every tensor here is batch-first. A *stacked* layer holds ``n_stack``
+independent weight matrices shaped ``(n_stack, in, out)`` and evaluates all of
+them with one batched matrix multiply:
+
+* a shared input ``(B, in)`` is fed to every copy and gives ``(B, n_stack, out)``;
+* a per-copy input ``(B, n_stack, in)`` gives ``(B, n_stack, out)``.
+
+Internally the work is done copy-first, ``(n_stack, B, features)``, which is
+the layout ``torch.baddbmm`` wants; :class:`StackedMLP` keeps that layout
+between its layers and transposes only at its two ends.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "StackedLinear", "StackedMLP", "VmapStack", "get_activation"]
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "identity": nn.Identity,
+}
+
+
+def get_activation(name: str) -> nn.Module:
+    """Return a fresh activation module from its name (see ``ACTIVATIONS``)."""
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(
+            f"activation={name!r} is not supported; choose one of {sorted(ACTIVATIONS)}"
+        ) from None
+
+
+class StackedLinear(nn.Module):
+    """``n_stack`` independent affine maps held as one ``(n_stack, in, out)`` weight.
+
+    Each copy is initialised exactly like :class:`torch.nn.Linear` (uniform in
+    ``±1/sqrt(in_features)`` for weights and biases), independently.
+
+    Parameters
+    ----------
+    n_stack : int
+        Number of independent copies (ensemble members or student heads).
+    in_features, out_features : int
+        Sizes of each copy.
+    """
+
+    def __init__(self, n_stack: int, in_features: int, out_features: int):
+        super().__init__()
+        self.n_stack = n_stack
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = nn.Parameter(torch.empty(n_stack, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(n_stack, 1, out_features))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.in_features) if self.in_features else 0.0
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward_stacked(self, h: torch.Tensor) -> torch.Tensor:
+        """Copy-first forward: ``(n_stack, B, in)`` or shared ``(B, in)`` in,
+        ``(n_stack, B, out)`` out."""
+        if h.dim() == 2:
+            # Shared input: one broadcast matmul, no copy of the input per member.
+            return torch.matmul(h, self.weight) + self.bias
+        return torch.baddbmm(self.bias, h, self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Batch-first forward: ``(B, in)`` or ``(B, n_stack, in)`` in,
+        ``(B, n_stack, out)`` out."""
+        h = x if x.dim() == 2 else x.transpose(0, 1)
+        return self.forward_stacked(h).transpose(0, 1)
+
+    def extra_repr(self) -> str:
+        return f"n_stack={self.n_stack}, in={self.in_features}, out={self.out_features}"
+
+
+class StackedMLP(nn.Module):
+    """``n_stack`` independent multi-layer perceptrons evaluated together.
+
+    Parameters
+    ----------
+    n_stack : int
+        Number of independent networks.
+    in_features : int
+        Input size.
+    hidden_layer_sizes : sequence of int
+        Sizes of the hidden layers (may be empty: then each copy is linear).
+    out_features : int
+        Output size of each copy.
+    activation : str, default="relu"
+        Name of the hidden activation.
+    dropout : float, default=0.0
+        Dropout probability after each hidden activation.
+    """
+
+    def __init__(
+        self,
+        n_stack: int,
+        in_features: int,
+        hidden_layer_sizes: Sequence[int],
+        out_features: int,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        sizes = [in_features, *hidden_layer_sizes, out_features]
+        self.layers = nn.ModuleList(
+            StackedLinear(n_stack, a, b) for a, b in zip(sizes[:-1], sizes[1:])
+        )
+        self.activation = get_activation(activation)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.n_stack = n_stack
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, in)`` (shared) or ``(B, n_stack, in)`` in, ``(B, n_stack, out)`` out."""
+        h = x if x.dim() == 2 else x.transpose(0, 1)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            h = layer.forward_stacked(h)
+            if i < last:
+                h = self.dropout(self.activation(h))
+        return h.transpose(0, 1)
+
+    def weight_matrices(self) -> list[torch.Tensor]:
+        """The ``(n_stack, in, out)`` weights of every layer, input to output."""
+        return [layer.weight for layer in self.layers]
+
+
+def _flat(name: str) -> str:
+    return name.replace(".", "__")
+
+
+class VmapStack(nn.Module):
+    """Stack ``n_stack`` copies of an arbitrary module and run them with ``vmap``.
+
+    The copies are built by calling ``factory()`` ``n_stack`` times (so each has
+    its own initialisation); their parameters are stacked with
+    :func:`torch.func.stack_module_state` and evaluated together with
+    :func:`torch.func.functional_call` under :func:`torch.vmap`.
+
+    The member module must map ``(B, in)`` to ``(B, out)``. Modules with
+    buffers that change in training (batch norm running statistics) are not
+    supported, since ``vmap`` cannot update them in place.
+
+    Parameters
+    ----------
+    factory : callable
+        Returns a new member module each call.
+    n_stack : int
+        Number of copies.
+    """
+
+    def __init__(self, factory: Callable[[], nn.Module], n_stack: int):
+        super().__init__()
+        members = [factory() for _ in range(n_stack)]
+        if not all(isinstance(m, nn.Module) for m in members):
+            raise TypeError("the member module factory must return torch.nn.Module")
+        params, buffers = torch.func.stack_module_state(members)
+        self._names = list(params)
+        self._buffer_names = list(buffers)
+        self.stacked = nn.ParameterDict(
+            {_flat(k): nn.Parameter(v.detach().clone()) for k, v in params.items()}
+        )
+        for k, v in buffers.items():
+            self.register_buffer("buf__" + _flat(k), v.clone())
+        # A stateless template: its own weights are never used.
+        template = copy.deepcopy(members[0]).to("meta")
+        object.__setattr__(self, "_template", template)
+        self.n_stack = n_stack
+
+    def _state(self):
+        params = {k: self.stacked[_flat(k)] for k in self._names}
+        buffers = {k: getattr(self, "buf__" + _flat(k)) for k in self._buffer_names}
+        return params, buffers
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, in)`` (shared) or ``(B, n_stack, in)`` in, ``(B, n_stack, out)`` out."""
+        params, buffers = self._state()
+        template = self._template
+        template.train(self.training)
+
+        def one(p, b, xi):
+            return torch.func.functional_call(template, (p, b), (xi,))
+
+        in_x = None if x.dim() == 2 else 1
+        out = torch.vmap(one, in_dims=(0, 0, in_x), randomness="different")(
+            params, buffers, x
+        )
+        return out.transpose(0, 1)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_template"] = None
+        state["_template_cpu"] = copy.deepcopy(self._template).to_empty(device="cpu")
+        return state
+
+    def __setstate__(self, state):
+        template = state.pop("_template_cpu").to("meta")
+        state["_template"] = template
+        self.__dict__.update(state)

@@ -1,0 +1,324 @@
+"""The training layer: a thin skorch ``NeuralNet`` subclass and its data path.
+
+Data goes to the device once, as float32 tensors inside a :class:`TensorData`.
+:class:`BatchIterator` slices those tensors by index: no per-sample
+``__getitem__``, no collation. For ensembles each member draws its own
+shuffle (all members' permutations in one ``argsort`` call) and, with
+``bootstrap=True``, its own bootstrap sample; batches are then
+``(B, n_members, ...)``.
+
+:class:`StackedNet` plugs this into skorch through its hooks only
+(``get_dataset``, ``get_iterator``, ``get_loss``, ``train_step_single``), so
+skorch's callbacks (``EarlyStopping``, ``Checkpoint``, ``LRScheduler``,
+``ProgressBar``) and history work unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
+
+__all__ = [
+    "BatchIterator",
+    "NonFiniteLossError",
+    "StackedNet",
+    "TensorData",
+    "resolve_device",
+    "seeded",
+]
+
+
+def resolve_device(device) -> str:
+    """Turn the user's ``device`` into a concrete torch device string.
+
+    ``"auto"`` is CUDA when it is available, else CPU. Asking for CUDA where
+    there is none raises a ``ValueError`` instead of failing deep inside torch.
+    """
+    if device is None or device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a valid torch device: {exc}"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on "
+                "this machine; use device='cpu' or device='auto'"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only "
+                f"{torch.cuda.device_count()} CUDA device(s) exist"
+            )
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was requested but MPS is not available")
+    return str(dev)
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None, device: str):
+    """Run a block under torch's global RNG seeded with ``seed``, then restore it.
+
+    Initialisation and dropout draw from torch's global generator; forking it
+    makes a fit reproducible without touching the caller's random state.
+    """
+    if seed is None:
+        yield
+        return
+    devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+class TensorData(torch.utils.data.Dataset):
+    """Row-aligned tensors: inputs ``X`` and optional targets ``y``.
+
+    ``y`` may be one tensor or a tuple of tensors (labels plus teacher outputs,
+    say); every tensor's first dimension is the row.
+    """
+
+    def __init__(self, X: torch.Tensor, y=None):
+        self.X = X
+        self.y = y
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def _take(self, index):
+        if self.y is None:
+            return self.X[index], None
+        if isinstance(self.y, tuple):
+            return self.X[index], tuple(t[index] for t in self.y)
+        return self.X[index], self.y[index]
+
+    def __getitem__(self, index):
+        return self._take(index)
+
+    def subset(self, index: torch.Tensor) -> TensorData:
+        X, y = self._take(index)
+        return TensorData(X, y)
+
+
+def _to(obj, device):
+    if obj is None:
+        return None
+    if isinstance(obj, tuple):
+        return tuple(t.to(device, non_blocking=True) for t in obj)
+    return obj.to(device, non_blocking=True)
+
+
+class BatchIterator:
+    """Iterate over a :class:`TensorData` in batches of index slices.
+
+    Parameters
+    ----------
+    dataset : TensorData
+    batch_size : int
+    shuffle : bool
+        Draw a new permutation every epoch (every ``iter()``).
+    n_members : int or None
+        If given, each member gets its own permutation and the batch gathers
+        rows ``(B, n_members, ...)``; else one shared order, rows ``(B, ...)``.
+    member_rows : tensor of shape (n_members, n_rows), optional
+        The rows each member trains on (a bootstrap sample, say); by default
+        every member sees every row.
+    seed : int
+        Seed of the iterator's own generator (independent of torch's global one).
+    device : str
+        Where batches go; a no-op when the data already lives there.
+    """
+
+    def __init__(
+        self,
+        dataset: TensorData,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        n_members: int | None = None,
+        member_rows: torch.Tensor | None = None,
+        seed: int = 0,
+        device: str = "cpu",
+    ):
+        self.dataset = dataset
+        self.batch_size = max(1, int(batch_size))
+        self.shuffle = shuffle
+        self.n_members = n_members
+        self.member_rows = member_rows
+        self.device = device
+        self._data_device = dataset.X.device
+        self._generator = torch.Generator(device=self._data_device)
+        self._generator.manual_seed(int(seed))
+
+    def _n_rows(self) -> int:
+        if self.member_rows is not None:
+            return self.member_rows.shape[1]
+        return len(self.dataset)
+
+    def __len__(self) -> int:
+        return math.ceil(self._n_rows() / self.batch_size)
+
+    def _order(self) -> torch.Tensor | None:
+        n = self._n_rows()
+        dev = self._data_device
+        if self.n_members is None:
+            if not self.shuffle:
+                return None
+            return torch.randperm(n, generator=self._generator, device=dev)
+        # One call draws every member's permutation.
+        keys = torch.rand(self.n_members, n, generator=self._generator, device=dev)
+        perm = keys.argsort(dim=1)
+        if self.member_rows is not None:
+            perm = self.member_rows.gather(1, perm)
+        return perm.T.contiguous()  # (n, n_members): batch-first
+
+    def __iter__(self):
+        order = self._order()
+        n = self._n_rows()
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            if order is None:
+                X, y = self.dataset.X[start:stop], _slice(self.dataset.y, start, stop)
+            else:
+                X, y = self.dataset._take(order[start:stop])
+            yield _to(X, self.device), _to(y, self.device)
+
+
+def _slice(y, start, stop):
+    if y is None:
+        return None
+    if isinstance(y, tuple):
+        return tuple(t[start:stop] for t in y)
+    return y[start:stop]
+
+
+class NonFiniteLossError(ValueError):
+    """The training loss became NaN or infinite."""
+
+
+class _StopOnNonFiniteLoss(Callback):
+    """Stop training at the first batch whose loss is not finite."""
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        value = net.history[
+            -1, "batches", -1, "train_loss" if training else "valid_loss"
+        ]
+        if not math.isfinite(value):
+            epoch = len(net.history)
+            n_batch = len(net.history[-1, "batches"])
+            raise NonFiniteLossError(
+                f"the {'training' if training else 'validation'} loss became {value} "
+                f"at epoch {epoch}, batch {n_batch}; lower the learning rate, scale "
+                "the inputs (e.g. StandardScaler) or check the targets for extreme "
+                "values"
+            )
+
+
+class StackedNet(NeuralNet):
+    """skorch ``NeuralNet`` for stacked modules and on-device tensor data.
+
+    Parameters beyond skorch's
+    --------------------------
+    n_members : int or None
+        Give each member its own shuffle (ensembles); None shares the order
+        (students).
+    bootstrap : bool
+        With ``n_members``, train each member on its own bootstrap sample.
+    seed : int
+        Seed for shuffling and bootstrap sampling.
+    loss_scale : float
+        The loss is multiplied by this before ``backward`` (but recorded
+        unscaled). An ensemble uses ``n_members``: its loss is the mean over
+        members, so scaling by ``n_members`` gives each member exactly the
+        gradient it would get if trained alone, for any optimizer.
+    predict_batch_size : int
+        Rows per batch at prediction time.
+
+    The criterion is called as ``criterion_(y_pred, y_true, net=self)``, so a
+    loss can read the epoch or the module (Hydra's diversity term does).
+    """
+
+    def __init__(
+        self,
+        module,
+        criterion,
+        *,
+        n_members=None,
+        bootstrap=False,
+        seed=0,
+        loss_scale=1.0,
+        predict_batch_size=4096,
+        **kwargs,
+    ):
+        super().__init__(module, criterion, **kwargs)
+        self.n_members = n_members
+        self.bootstrap = bootstrap
+        self.seed = seed
+        self.loss_scale = loss_scale
+        self.predict_batch_size = predict_batch_size
+
+    def get_default_callbacks(self):
+        return [*super().get_default_callbacks(), ("nonfinite", _StopOnNonFiniteLoss())]
+
+    def get_dataset(self, X, y=None):
+        if isinstance(X, TensorData):
+            return X
+        if isinstance(X, np.ndarray):
+            X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        if isinstance(X, torch.Tensor):
+            return TensorData(X, y)
+        return super().get_dataset(X, y)
+
+    def _member_rows(self, n_rows: int, device) -> torch.Tensor | None:
+        if not (self.bootstrap and self.n_members):
+            return None
+        g = torch.Generator(device=device)
+        g.manual_seed(int(self.seed) + 7919)
+        return torch.randint(
+            n_rows, (self.n_members, n_rows), generator=g, device=device
+        )
+
+    def get_iterator(self, dataset, training=False):
+        if not isinstance(dataset, TensorData):
+            return super().get_iterator(dataset, training=training)
+        if not training:
+            return BatchIterator(dataset, self.predict_batch_size, device=self.device)
+        return BatchIterator(
+            dataset,
+            self.batch_size,
+            shuffle=True,
+            n_members=self.n_members,
+            member_rows=self._member_rows(len(dataset), dataset.X.device),
+            # A new stream per fit call, reproducible from the seed.
+            seed=int(self.seed) + len(self.history),
+            device=self.device,
+        )
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return self.criterion_(y_pred, y_true, net=self)
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        (loss * self.loss_scale if self.loss_scale != 1.0 else loss).backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    @property
+    def epoch_(self) -> int:
+        """The current (1-based) epoch number."""
+        return len(self.history)
+
+    def predict_stacked(self, X) -> np.ndarray:
+        """Stacked outputs ``(n_rows, n_stack, n_out)`` as float32 numpy, in batches."""
+        return self.forward(X, training=False).numpy()
