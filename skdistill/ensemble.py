@@ -1,0 +1,428 @@
+"""Deep ensembles as scikit-learn estimators, every member trained at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import Bunch
+from sklearn.utils.validation import check_is_fitted
+from skorch.helper import predefined_split
+
+from ._base import NeuralEstimatorMixin, _check_float, _check_int, predict_batch_rows
+from .nn.criteria import EnsembleCriterion
+from .nn.modules import StackedEnsemble
+from .training import TensorData, seeded
+from .uncertainty import (
+    classification_uncertainty,
+    mixture_mean_std,
+    regression_uncertainty,
+)
+
+__all__ = ["EnsembleClassifier", "EnsembleRegressor"]
+
+
+_COMMON_PARAMS_DOC = """
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Hidden layer sizes of each member MLP.
+    activation : {"relu", "tanh", "gelu", "silu", "elu", "leaky_relu"}, default="relu"
+    dropout : float, default=0.0
+        Dropout probability after each hidden layer.
+    max_epochs : int, default=100
+    batch_size : int, default=256
+        Rows per member per step.
+    lr : float, default=1e-3
+    weight_decay : float, default=0.0
+    optimizer : str or torch.optim.Optimizer class, default="adam"
+        ``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"`` or a class. Fused
+        Adam is used on CUDA.
+    validation_fraction : float, default=0.0
+        Fraction of the training rows held out (stratified for classifiers);
+        its loss is recorded as ``valid_loss`` in ``history_``.
+    early_stopping : bool, default=False
+        Stop when ``valid_loss`` has not improved for ``n_iter_no_change``
+        epochs and restore the best weights (needs ``validation_fraction > 0``).
+    n_iter_no_change : int, default=10
+    callbacks : list of skorch callbacks, default=None
+        For example ``ProgressBar()``, ``Checkpoint()``, ``LRScheduler(...)``.
+        They are copied at every fit.
+    verbose : int, default=0
+        1 prints skorch's per-epoch table.
+    device : str, default="auto"
+        ``"auto"`` is CUDA when available, else CPU. Asking for ``"cuda"``
+        where there is none raises a ``ValueError``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, bootstrap samples and dropout.
+        Fits with the same integer seed are identical on CPU.
+    warm_start : bool, default=False
+        Continue training the fitted members for ``max_epochs`` more epochs on
+        the next ``fit`` instead of starting again.
+"""
+
+
+class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
+    _task = "classification"
+
+    def __init__(
+        self,
+        n_members: int = 5,
+        *,
+        hidden_layer_sizes: Sequence[int] = (100,),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        bootstrap: bool = False,
+        module: Callable[[int, int], torch.nn.Module] | None = None,
+        max_epochs: int = 100,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        optimizer="adam",
+        validation_fraction: float = 0.0,
+        early_stopping: bool = False,
+        n_iter_no_change: int = 10,
+        callbacks=None,
+        verbose: int = 0,
+        device: str = "auto",
+        random_state=None,
+        warm_start: bool = False,
+    ):
+        self.n_members = n_members
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.bootstrap = bootstrap
+        self.module = module
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.device = device
+        self.random_state = random_state
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ fit
+    def _mutual_learning(self):
+        return 0.0
+
+    def _check_params(self):
+        self._check_common_params()
+        _check_int("n_members", self.n_members)
+        if self.module is not None and not callable(self.module):
+            raise TypeError(
+                "module must be a torch.nn.Module class or a callable "
+                "module(in_features, out_features) returning a module"
+            )
+
+    def _n_outputs(self):
+        return len(self.classes_) if self._task == "classification" else 1
+
+    def _targets(self, y):
+        if self._task == "classification":
+            return y, torch.long
+        return (y - self.y_mean_) / self.y_scale_, torch.float32
+
+    def _fit(self, X, y):
+        warm = self.warm_start and hasattr(self, "net_")
+        if warm:
+            old = (self.n_features_in_, getattr(self, "classes_", None))
+        X, y = self._validate(X, y)
+        self._check_params()
+        if warm and (
+            old[0] != self.n_features_in_
+            or (old[1] is not None and not np.array_equal(old[1], self.classes_))
+        ):
+            raise ValueError(
+                "warm_start=True needs the same features and classes as the "
+                "previous fit"
+            )
+        seed = self._seed()
+        stratify = self._task == "classification"
+        X_tr, y_tr, X_va, y_va = self._split(X, y, seed, stratify)
+        if self._task == "regression" and not warm:
+            self.y_mean_ = float(np.mean(y_tr))
+            scale = float(np.std(y_tr))
+            self.y_scale_ = scale if scale > 0 else 1.0
+        t_tr, dtype = self._targets(y_tr)
+        train = TensorData(self._to_device(X_tr), self._to_device(t_tr, dtype))
+        valid = None
+        if X_va is not None:
+            t_va, _ = self._targets(y_va)
+            valid = TensorData(self._to_device(X_va), self._to_device(t_va, dtype))
+        if warm:
+            net = self.net_
+            net.train_split = predefined_split(valid) if valid is not None else None
+            self._fit_net(net, train, seed, epochs=self.max_epochs)
+            return self
+        width = max(self.hidden_layer_sizes_ or (1,))
+        with seeded(seed, self.device_):
+            module = StackedEnsemble(
+                self.n_members,
+                self.n_features_in_,
+                self._n_outputs(),
+                task=self._task,
+                hidden_layer_sizes=self.hidden_layer_sizes_,
+                activation=self.activation,
+                dropout=self.dropout,
+                member_factory=self.module,
+            )
+        criterion = EnsembleCriterion(self._task, self._mutual_learning())
+        # Mutual learning compares members on the same rows: shared batches.
+        per_member = self._mutual_learning() == 0
+        net = self._make_net(
+            module,
+            criterion,
+            valid_data=valid,
+            n_members=self.n_members if per_member else None,
+            bootstrap=self.bootstrap and per_member,
+            loss_scale=float(self.n_members),
+            seed=seed,
+            predict_batch_size=predict_batch_rows(self.n_members, width),
+        )
+        self._fit_net(net, train, seed)
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
+    __doc__ = """A deep ensemble of MLP classifiers, all members trained at once.
+
+    The members are held in one vectorised module (weights shaped
+    ``(n_members, in, out)``) and trained together by a skorch net; each
+    member has its own initialisation and its own shuffling of the data (and
+    its own bootstrap sample with ``bootstrap=True``), so they are exactly
+    independent networks, just computed together.
+
+    Parameters
+    ----------
+    n_members : int, default=5
+        Number of ensemble members.
+    mutual_learning : float, default=0.0
+        Deep mutual learning with an ensemble teacher (DML_e): member i's loss
+        becomes ``(1 - w) * CE_i + w * KL(stopgrad(mean of the others) || p_i)``.
+        With ``w > 0`` all members see the same batches (and ``bootstrap`` is
+        ignored), since the term compares members on the same rows.
+    bootstrap : bool, default=False
+        Train each member on its own bootstrap sample.
+    module : callable, default=None
+        A ``torch.nn.Module`` class (or factory) called as
+        ``module(in_features, out_features)`` to build each member instead of
+        an MLP; members are stacked with ``torch.func`` and run under ``vmap``.
+    {_COMMON_PARAMS_DOC}
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined when ``X`` has string column names.
+    net_ : skdistill.training.StackedNet
+        The fitted skorch net.
+    history_ : skorch.History
+        Per-epoch training (and validation) losses.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skdistill import EnsembleClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> ens = EnsembleClassifier(n_members=3, max_epochs=5, random_state=0).fit(X, y)
+    >>> ens.predict_members(X[:2]).shape
+    (3, 2, 3)
+    >>> sorted(ens.predict_uncertainty(X[:2]))
+    ['aleatoric', 'epistemic', 'total']
+    """.replace("{_COMMON_PARAMS_DOC}", _COMMON_PARAMS_DOC.strip("\n"))
+
+    def __init__(
+        self,
+        n_members: int = 5,
+        *,
+        mutual_learning: float = 0.0,
+        hidden_layer_sizes: Sequence[int] = (100,),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        bootstrap: bool = False,
+        module=None,
+        max_epochs: int = 100,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        optimizer="adam",
+        validation_fraction: float = 0.0,
+        early_stopping: bool = False,
+        n_iter_no_change: int = 10,
+        callbacks=None,
+        verbose: int = 0,
+        device: str = "auto",
+        random_state=None,
+        warm_start: bool = False,
+    ):
+        super().__init__(
+            n_members,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            bootstrap=bootstrap,
+            module=module,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            optimizer=optimizer,
+            validation_fraction=validation_fraction,
+            early_stopping=early_stopping,
+            n_iter_no_change=n_iter_no_change,
+            callbacks=callbacks,
+            verbose=verbose,
+            device=device,
+            random_state=random_state,
+            warm_start=warm_start,
+        )
+        self.mutual_learning = mutual_learning
+
+    def _mutual_learning(self):
+        _check_float("mutual_learning", self.mutual_learning, 0.0, 1.0)
+        if self.mutual_learning > 0 and self.n_members < 2:
+            raise ValueError("mutual_learning > 0 needs n_members >= 2")
+        return float(self.mutual_learning)
+
+    def _validate(self, X, y):
+        return self._validate_classification(X, y)
+
+    def fit(self, X, y):
+        """Fit every member on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels of any type.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y)
+
+    def predict_members(self, X) -> np.ndarray:
+        """Class probabilities of every member, ``(n_members, n_samples, n_classes)``."""
+        logits = self._predict_stacked(X)
+        return _softmax(logits).transpose(1, 0, 2)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """The members' mean probability, ``(n_samples, n_classes)``."""
+        return self.predict_members(X).mean(axis=0)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Log of :meth:`predict_proba`."""
+        return np.log(np.clip(self.predict_proba(X), 1e-300, None))
+
+    def predict(self, X) -> np.ndarray:
+        """The class with the highest mean probability."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def predict_uncertainty(self, X) -> Bunch:
+        """Decompose the predictive uncertainty, in nats.
+
+        Returns
+        -------
+        Bunch with ``total`` (entropy of the mean), ``aleatoric`` (mean member
+        entropy) and ``epistemic`` (their difference, the mutual information),
+        each of shape (n_samples,). ``pd.DataFrame(result)`` is a table.
+        """
+        return classification_uncertainty(self.predict_members(X))
+
+
+class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
+    __doc__ = """A deep ensemble of heteroscedastic Gaussian MLP regressors.
+
+    Each member predicts a mean and a variance (softplus, floored at 1e-6)
+    and is trained with the Gaussian negative log-likelihood. The targets are
+    standardised internally (``y_mean_``, ``y_scale_``) and predictions are
+    mapped back. The ensemble predicts the equal-weight Gaussian mixture.
+
+    Parameters
+    ----------
+    n_members : int, default=5
+    bootstrap : bool, default=False
+    module : callable, default=None
+        As for :class:`EnsembleClassifier`; ``out_features`` is 2 (mean and
+        raw variance).
+    {_COMMON_PARAMS_DOC}
+    Attributes
+    ----------
+    n_features_in_, feature_names_in_, net_, history_ :
+        As for :class:`EnsembleClassifier`.
+    y_mean_, y_scale_ : float
+        Target standardisation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdistill import EnsembleRegressor
+    >>> X = np.linspace(-1, 1, 50).reshape(-1, 1); y = X.ravel() ** 2
+    >>> reg = EnsembleRegressor(n_members=3, max_epochs=5, random_state=0).fit(X, y)
+    >>> mean, std = reg.predict(X[:4], return_std=True)
+    >>> mean.shape, bool((std > 0).all())
+    ((4,), True)
+    """.replace("{_COMMON_PARAMS_DOC}", _COMMON_PARAMS_DOC.strip("\n"))
+
+    _task = "regression"
+
+    def _validate(self, X, y):
+        return self._validate_regression(X, y)
+
+    def fit(self, X, y):
+        """Fit every member on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y)
+
+    def predict_members(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Every member's mean and variance, each ``(n_members, n_samples)``."""
+        check_is_fitted(self, "net_")
+        out = self._predict_stacked(X)
+        means = out[..., 0].T * self.y_scale_ + self.y_mean_
+        variances = out[..., 1].T * self.y_scale_**2
+        return means, variances
+
+    def predict(self, X, return_std: bool = False):
+        """The mixture mean (and, with ``return_std=True``, the mixture std)."""
+        mean, std = mixture_mean_std(*self.predict_members(X))
+        return (mean, std) if return_std else mean
+
+    def predict_uncertainty(self, X) -> Bunch:
+        """Decompose the predictive variance.
+
+        Returns
+        -------
+        Bunch with ``aleatoric`` (mean member variance), ``epistemic``
+        (variance of the member means) and ``total`` (their sum), each of
+        shape (n_samples,), in squared target units.
+        """
+        return regression_uncertainty(*self.predict_members(X))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
