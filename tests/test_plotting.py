@@ -1,0 +1,391 @@
+"""Plots: render with Agg and check what was drawn."""
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils import Bunch
+from threadpoolctl import threadpool_limits
+
+from skdistill.metrics import expected_calibration_error, uncertainty_tv
+from skdistill.uncertainty import classification_uncertainty, regression_uncertainty
+
+matplotlib = pytest.importorskip("matplotlib")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """Tiny fits: extra BLAS threads only fight over the shared cores."""
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _agg():
+    """Agg backend, and every figure closed after the test."""
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    yield
+    plt.close("all")
+
+
+def _save(ax, tmp_path, name="plot.png"):
+    fig = np.ravel(ax)[0].figure
+    path = tmp_path / name
+    fig.savefig(path, dpi=40)
+    assert path.stat().st_size > 1000
+    return fig
+
+
+class FakeClassifier:
+    """Three members of logistic models in x0 + x1, with different slopes."""
+
+    classes_ = np.array(["left", "right"])
+
+    def predict_members(self, X):
+        X = np.asarray(X, dtype=float)
+        z = X[:, 0] + X[:, 1]
+        p1 = np.stack([1 / (1 + np.exp(-s * z)) for s in (0.5, 2.0, 8.0)])
+        return np.stack([1 - p1, p1], axis=-1)
+
+    def predict_proba(self, X):
+        return self.predict_members(X).mean(axis=0)
+
+    def predict_uncertainty(self, X):
+        return classification_uncertainty(self.predict_members(X))
+
+
+class FakeRegressor:
+    """Two members that agree near 0 and drift apart away from it."""
+
+    def predict_members(self, X):
+        x = np.asarray(X, dtype=float)[:, 0]
+        means = np.stack([np.sin(x), np.sin(x) + 0.3 * x**2])
+        variances = np.stack([0.1 + 0 * x, 0.2 + 0 * x])
+        return means, variances
+
+
+class FakeRegressorWithoutMembers:
+    def predict(self, X):
+        return np.sin(np.asarray(X, dtype=float)[:, 0])
+
+    def predict_uncertainty(self, X):
+        x = np.asarray(X, dtype=float)[:, 0]
+        return Bunch(total=0.1 + x**2, aleatoric=0.1 + 0 * x, epistemic=x**2)
+
+
+@pytest.fixture(scope="module")
+def probas():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 2))
+    y = np.where(X[:, 0] + 0.7 * rng.normal(size=120) > 0, "yes", "no")
+    clf = LogisticRegression().fit(X, y)
+    return y, clf.predict_proba(X), np.full((120, 2), 0.5)
+
+
+# --------------------------------------------------------------------------
+# reliability diagram
+# --------------------------------------------------------------------------
+
+
+def test_reliability_diagram_single_model(probas, tmp_path):
+    from skdistill.plotting import plot_reliability_diagram
+
+    y, proba, _ = probas
+    ax = plot_reliability_diagram(y, proba, n_bins=5)
+    _save(ax, tmp_path)
+    assert ax.get_xlabel() == "Confidence" and ax.get_ylabel() == "Accuracy"
+    lines = ax.get_lines()
+    assert len(lines) == 2  # diagonal + model
+    np.testing.assert_array_equal(lines[0].get_xdata(), [0, 1])
+    np.testing.assert_array_equal(lines[0].get_ydata(), [0, 1])
+    # The curve is at each non-empty bin's mean confidence and accuracy.
+    conf, hit = proba.max(1), (np.array(["no", "yes"])[proba.argmax(1)] == y)
+    xs, ys = [], []
+    for lo, hi in zip(np.linspace(0, 1, 6)[:-1], np.linspace(0, 1, 6)[1:]):
+        inside = (conf > lo) & (conf <= hi)
+        if inside.any():
+            xs.append(conf[inside].mean())
+            ys.append(hit[inside].mean())
+    np.testing.assert_allclose(lines[1].get_xdata(), xs, atol=1e-12)
+    np.testing.assert_allclose(lines[1].get_ydata(), ys, atol=1e-12)
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    ece = expected_calibration_error(y, proba, n_bins=5)
+    assert texts == ["Perfect calibration", f"model (ECE {ece:.3f})"]
+
+
+def test_reliability_diagram_overlays_models_on_given_axes(probas, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from skdistill.plotting import plot_reliability_diagram
+
+    y, proba, flat = probas
+    fig, ax = plt.subplots()
+    out = plot_reliability_diagram(
+        y, {"logistic": proba, "coin": flat[:, 1]}, labels=["no", "yes"], ax=ax
+    )
+    _save(out, tmp_path)
+    assert out is ax
+    assert len(ax.get_lines()) == 3
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts[0] == "Perfect calibration"
+    assert texts[1].startswith("logistic (ECE") and texts[2].startswith("coin (ECE")
+    # The coin always says 0.5: one point, at confidence 0.5.
+    np.testing.assert_allclose(ax.get_lines()[2].get_xdata(), [0.5])
+
+
+def test_reliability_diagram_rejects_bad_probas(probas):
+    from skdistill.plotting import plot_reliability_diagram
+
+    y, proba, _ = probas
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        plot_reliability_diagram(y[:10], proba)
+    with pytest.raises(ValueError, match="y_proba contains NaN"):
+        plot_reliability_diagram(y, np.full_like(proba, np.nan))
+
+
+# --------------------------------------------------------------------------
+# uncertainty histograms
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_uncertainties():
+    rng = np.random.default_rng(1)
+    teacher = classification_uncertainty(rng.dirichlet([0.5] * 3, size=(5, 80)))
+    student = classification_uncertainty(rng.dirichlet([1.0] * 3, size=(3, 80)))
+    return teacher, student
+
+
+def test_uncertainty_histograms_from_bunches(two_uncertainties, tmp_path):
+    from skdistill.plotting import plot_uncertainty_histograms
+
+    teacher, student = two_uncertainties
+    axes = plot_uncertainty_histograms(
+        teacher, student, names=("ens", "hydra"), bins=12
+    )
+    _save(axes, tmp_path)
+    assert len(axes) == 3
+    for a, part in zip(axes, ("total", "aleatoric", "epistemic")):
+        assert len(a.patches) == 2  # one filled step outline per model
+        assert [t.get_text() for t in a.get_legend().get_texts()] == ["ens", "hydra"]
+        tv = uncertainty_tv(teacher[part], student[part], bins=12)
+        assert a.get_title() == f"{part.capitalize()} (TV {tv:.3f})"
+        assert a.get_ylabel() == "Density"
+        # Both histograms share their bins: their outlines span the same x range.
+        x0 = a.patches[0].get_xy()[:, 0]
+        x1 = a.patches[1].get_xy()[:, 0]
+        assert x0.min() == x1.min() and x0.max() == x1.max()
+        lo = min(teacher[part].min(), student[part].min())
+        assert x0.min() == pytest.approx(lo)
+
+
+def test_uncertainty_histograms_from_dict_and_frame(two_uncertainties):
+    pd = pytest.importorskip("pandas")
+    from skdistill.plotting import plot_uncertainty_histograms
+
+    teacher, student = two_uncertainties
+    axes = plot_uncertainty_histograms(dict(teacher), pd.DataFrame(student))
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == [
+        "teacher",
+        "student",
+    ]
+
+
+def test_uncertainty_histograms_from_estimators(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from skdistill.plotting import plot_uncertainty_histograms
+
+    X = np.random.default_rng(2).normal(size=(50, 2))
+    fig, given = plt.subplots(3, 1)
+    axes = plot_uncertainty_histograms(
+        FakeClassifier(), FakeClassifier(), X=X, ax=given
+    )
+    _save(axes, tmp_path)
+    assert list(axes) == list(given)
+    # Same model twice: identical histograms, zero total variation.
+    assert all(a.get_title().endswith("(TV 0.000)") for a in axes)
+    with pytest.raises(ValueError, match="pass X="):
+        plot_uncertainty_histograms(FakeClassifier(), FakeClassifier())
+    with pytest.raises(ValueError, match="3 Axes"):
+        plot_uncertainty_histograms(
+            FakeClassifier(), FakeClassifier(), X=X, ax=given[:2]
+        )
+
+
+def test_uncertainty_histograms_reject_bad_input(two_uncertainties):
+    from skdistill.plotting import plot_uncertainty_histograms
+
+    teacher, _ = two_uncertainties
+    with pytest.raises(TypeError, match="'epistemic' is missing"):
+        plot_uncertainty_histograms(teacher, {"total": [1.0], "aleatoric": [1.0]})
+    with pytest.raises(TypeError, match="total, aleatoric and epistemic"):
+        plot_uncertainty_histograms(teacher, np.zeros(3))
+    bad = Bunch(total=[np.nan], aleatoric=[0.0], epistemic=[0.0])
+    with pytest.raises(ValueError, match="student_unc.total contains NaN"):
+        plot_uncertainty_histograms(teacher, bad)
+
+
+# --------------------------------------------------------------------------
+# decision and uncertainty maps
+# --------------------------------------------------------------------------
+
+
+def test_decision_and_uncertainty_maps(tmp_path):
+    from matplotlib.collections import PathCollection, QuadMesh
+
+    from skdistill.plotting import plot_decision_and_uncertainty
+
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-2, 2, size=(40, 2))
+    y = np.where(X.sum(axis=1) > 0, "right", "left")
+    axes = plot_decision_and_uncertainty(FakeClassifier(), X, y, grid_resolution=20)
+    fig = _save(axes, tmp_path)
+    assert len(axes) == 2
+    assert len(fig.axes) == 3  # two panels and the colour bar
+    assert axes[0].get_title() == "Predicted class"
+    assert axes[1].get_title() == "Epistemic uncertainty"
+    for a in axes:
+        kinds = sorted(type(c).__name__ for c in a.collections)
+        assert kinds == ["PathCollection", "QuadMesh"]
+        points = next(c for c in a.collections if isinstance(c, PathCollection))
+        np.testing.assert_allclose(points.get_offsets(), X)
+    decision = next(c for c in axes[0].collections if isinstance(c, QuadMesh))
+    epistemic = next(c for c in axes[1].collections if isinstance(c, QuadMesh))
+    values = np.asarray(decision.get_array()).reshape(20, 20)
+    assert values.shape == (20, 20)
+    # The class changes across the diagonal x0 + x1 = 0: both classes are drawn.
+    assert set(np.unique(values)) == {0, 1}
+    # Epistemic uncertainty of the fake is largest near the boundary.
+    epi = np.asarray(epistemic.get_array()).ravel()
+    assert epi.min() >= 0 and epi.max() > 0.05
+    assert fig.axes[2].get_ylabel() == "epistemic (nats)"
+
+
+def test_decision_map_keeps_feature_names():
+    pd = pytest.importorskip("pandas")
+    from skdistill.plotting import plot_decision_and_uncertainty
+
+    seen = []
+
+    class NamesCheckingClassifier(FakeClassifier):
+        def predict_members(self, X):
+            seen.append(list(X.columns))
+            return super().predict_members(X)
+
+    X = pd.DataFrame(np.random.default_rng(5).normal(size=(12, 2)), columns=["a", "b"])
+    y = np.where(X["a"] + X["b"] > 0, "right", "left")
+    axes = plot_decision_and_uncertainty(
+        NamesCheckingClassifier(), X, y, grid_resolution=5
+    )
+    assert seen == [["a", "b"], ["a", "b"]]
+    assert (axes[0].get_xlabel(), axes[0].get_ylabel()) == ("a", "b")
+
+
+@pytest.mark.parametrize("shape", [(10, 3), (10, 1), (10,)])
+def test_decision_map_needs_two_features(shape):
+    from skdistill.plotting import plot_decision_and_uncertainty
+
+    X = np.zeros(shape)
+    with pytest.raises(ValueError, match="exactly 2 features"):
+        plot_decision_and_uncertainty(FakeClassifier(), X, np.zeros(10))
+
+
+def test_decision_map_checks_estimator_and_labels():
+    from skdistill.plotting import plot_decision_and_uncertainty
+
+    X, y = np.zeros((4, 2)), np.array(["left", "right", "left", "right"])
+    with pytest.raises(TypeError, match="predict_uncertainty"):
+        plot_decision_and_uncertainty(
+            LogisticRegression().fit(X + np.eye(4, 2), y), X, y
+        )
+    with pytest.raises(ValueError, match="one label per row"):
+        plot_decision_and_uncertainty(FakeClassifier(), X, y[:3])
+
+
+# --------------------------------------------------------------------------
+# regression band
+# --------------------------------------------------------------------------
+
+
+def _fill_extent(collection):
+    """Lowest and highest y of a fill_between band."""
+    y = collection.get_paths()[0].vertices[:, 1]
+    return y.min(), y.max()
+
+
+def test_regression_band(tmp_path):
+    from matplotlib.collections import PathCollection, PolyCollection
+
+    from skdistill.plotting import plot_regression_band
+
+    rng = np.random.default_rng(4)
+    X = rng.uniform(-2, 2, size=(30, 1))
+    y = np.sin(X[:, 0]) + rng.normal(0, 0.3, size=30)
+    grid = np.linspace(-3, 3, 50)
+    ax = plot_regression_band(FakeRegressor(), X, y, x_grid=grid)
+    _save(ax, tmp_path)
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    points = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(bands) == 2 and len(points) == 1
+    np.testing.assert_allclose(points[0].get_offsets(), np.c_[X[:, 0], y])
+    (line,) = ax.get_lines()
+    means, variances = FakeRegressor().predict_members(grid[:, None])
+    np.testing.assert_allclose(line.get_xdata(), grid)
+    np.testing.assert_allclose(line.get_ydata(), means.mean(axis=0), atol=1e-12)
+    u = regression_uncertainty(means, variances)
+    mean = means.mean(axis=0)
+    total_lo, total_hi = _fill_extent(bands[0])
+    alea_lo, alea_hi = _fill_extent(bands[1])
+    assert total_hi == pytest.approx(np.max(mean + 2 * np.sqrt(u.total)))
+    assert total_lo == pytest.approx(np.min(mean - 2 * np.sqrt(u.total)))
+    assert alea_hi == pytest.approx(np.max(mean + 2 * np.sqrt(u.aleatoric)))
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == [
+        "±2σ total (aleatoric + epistemic)",
+        "±2σ aleatoric",
+        "mean",
+        "data",
+    ]
+
+
+def test_regression_band_without_members_and_without_y(tmp_path):
+    from skdistill.plotting import plot_regression_band
+
+    X = np.linspace(-1, 1, 20)  # 1-D input is one feature
+    ax = plot_regression_band(FakeRegressorWithoutMembers(), X)
+    _save(ax, tmp_path)
+    assert len(ax.collections) == 2  # two bands, no data points
+    (line,) = ax.get_lines()
+    # The default grid pads the data range by 10% on each side.
+    assert line.get_xdata()[0] == pytest.approx(-1.2)
+    assert line.get_xdata()[-1] == pytest.approx(1.2)
+    np.testing.assert_allclose(line.get_ydata(), np.sin(line.get_xdata()))
+
+
+def test_regression_band_needs_one_feature():
+    from skdistill.plotting import plot_regression_band
+
+    with pytest.raises(ValueError, match="exactly one feature"):
+        plot_regression_band(FakeRegressor(), np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="one value per row"):
+        plot_regression_band(FakeRegressor(), np.zeros((5, 1)), np.zeros(4))
+    with pytest.raises(TypeError, match="predict_members"):
+        plot_regression_band(LogisticRegression(), np.zeros((5, 1)))
+
+
+def test_matplotlib_is_imported_lazily():
+    import skdistill.plotting
+
+    tree = ast.parse(Path(skdistill.plotting.__file__).read_text())
+    top_level = [
+        alias.name if isinstance(node, ast.Import) else node.module
+        for node in tree.body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    ]
+    assert not [m for m in top_level if m and m.startswith("matplotlib")]
