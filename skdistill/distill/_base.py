@@ -1,0 +1,287 @@
+"""What every distiller shares: the teacher, its cached outputs, the student net.
+
+A distiller is a meta-estimator. Its estimator type follows its teacher (as
+``Pipeline`` follows its last step), and methods that do not apply are hidden
+with ``available_if``. An unfitted teacher is cloned and fitted inside ``fit``
+on the same data (so cross-validation never leaks); a fitted teacher is used
+as it is. The teacher's member outputs on the training rows are computed once,
+in batches, and kept on the device beside ``X``: the student never calls the
+teacher during training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, clone
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils import Bunch
+from sklearn.utils._tags import ClassifierTags, RegressorTags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_array, check_is_fitted, check_memory
+
+from .. import teachers as T
+from .._base import (
+    NeuralEstimatorMixin,
+    _check_sizes,
+    _host_tensor,
+    predict_batch_rows,
+)
+from ..nn.modules import MultiHeadStudent
+from ..training import TensorData, seeded
+from ..uncertainty import (
+    classification_uncertainty,
+    mixture_mean_std,
+    regression_uncertainty,
+)
+
+#: Teacher log-probabilities are clamped here, so a tree's hard zero stays finite.
+LOG_PROB_FLOOR = float(np.log(1e-8))
+
+
+def _is_classification(est) -> bool:
+    return est._task_from_teacher() == "classification"
+
+
+def _is_regression(est) -> bool:
+    return est._task_from_teacher() == "regression"
+
+
+class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
+    """Shared machinery of the distillers; see the subclasses."""
+
+    def _n_heads(self) -> int:
+        """Heads of the student; single-headed students keep 1."""
+        return 1
+
+    def _supports(self, task) -> bool:
+        return True
+
+    # ---------------------------------------------------------------- teacher
+    def _task_from_teacher(self) -> str:
+        if hasattr(self, "task_"):
+            return self.task_
+        if isinstance(self.teacher, str) and self.teacher == "virtual":
+            return "classification"
+        try:
+            return T.teacher_task(self.teacher)
+        except TypeError:
+            return "classification"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self._task_from_teacher() == "regression":
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        else:
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
+        tags.non_deterministic = False
+        return tags
+
+    def _prepare_teacher(self, X_teacher, y):
+        """Fit (if needed, through ``memory``) and run the teacher once."""
+        memory = check_memory(self.memory)
+        self.teacher_ = memory.cache(T.fit_teacher)(self.teacher, X_teacher, y)
+        if self.task_ == "classification":
+            T.check_teacher_classes(self.teacher_, self.classes_)
+            probs = memory.cache(T.member_outputs)(
+                self.teacher_, X_teacher, classes=self.classes_
+            )
+            self.n_teacher_members_ = probs.shape[0]
+            logp = np.log(np.clip(probs, np.exp(LOG_PROB_FLOOR), None))
+            return logp.transpose(1, 0, 2)  # batch-first (n, N, K)
+        means, variances = memory.cache(T.member_outputs)(self.teacher_, X_teacher, y=y)
+        self.n_teacher_members_ = means.shape[0]
+        scaled_means = (means - self.y_mean_) / self.y_scale_
+        scaled_vars = variances / self.y_scale_**2
+        return np.stack((scaled_means, scaled_vars), axis=-1).transpose(1, 0, 2)
+
+    # -------------------------------------------------------------------- fit
+    def _student_input(self, X_raw, X, *, fit):
+        """The student's input: ``X``, or ``student_transform`` of the raw input.
+
+        Cross-quality distillation gives the student a degraded view (fewer or
+        coarser features) while the teacher sees everything. The transformer
+        receives the input as the user passed it (a DataFrame keeps its
+        column names) and is fitted on the training data.
+        """
+        transform = getattr(self, "student_transform", None)
+        if transform is None:
+            return X
+        if fit:
+            self.student_transform_ = clone(transform).fit(X_raw)
+        Xs = check_array(
+            self.student_transform_.transform(X_raw), dtype=[np.float32, np.float64]
+        )
+        if not fit and Xs.shape[1] != self.n_student_features_:
+            raise ValueError(
+                f"student_transform produced {Xs.shape[1]} features; the student "
+                f"was fitted on {self.n_student_features_}"
+            )
+        return Xs
+
+    def _validate_fit_data(self, X, y):
+        if isinstance(self.teacher, str):
+            if self.teacher != "virtual":
+                raise TypeError(
+                    f"teacher={self.teacher!r} is not understood; pass an "
+                    "estimator, a list of fitted estimators, or 'virtual'"
+                )
+        else:
+            T.check_teacher(self.teacher)
+        self.task_ = self._task_from_teacher()
+        if not self._supports(self.task_):
+            raise TypeError(
+                f"{type(self).__name__} does not support {self.task_} teachers"
+            )
+        if self.task_ == "classification":
+            Xv, y_enc = self._validate_classification(X, y)
+            return Xv, y_enc, y
+        Xv, y_float = self._validate_regression(X, y)
+        return Xv, y_float, y_float
+
+    def fit(self, X, y):
+        """Fit (or take) the teacher, then distil it into the student.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The teacher sees ``X`` as given; the student sees it validated
+            (and transformed, for cross-quality distillation).
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        X_teacher = X
+        X, y_student, y_raw = self._validate_fit_data(X, y)
+        self._check_common_params()
+        self._check_params()
+        if self.task_ == "regression":
+            self.y_mean_ = float(np.mean(y_student))
+            scale = float(np.std(y_student))
+            self.y_scale_ = scale if scale > 0 else 1.0
+            y_student = (y_student - self.y_mean_) / self.y_scale_
+        teacher_out = None
+        if not (isinstance(self.teacher, str) and self.teacher == "virtual"):
+            teacher_out = self._prepare_teacher(X_teacher, y_raw)
+        X_student = self._student_input(X_teacher, X, fit=True)
+        self.n_student_features_ = X_student.shape[1]
+
+        seed = self._seed()
+        rows = np.arange(len(X))
+        tr, _, va, _ = self._split(
+            rows, y_student, seed, stratify=self.task_ == "classification"
+        )
+        y_dtype = torch.long if self.task_ == "classification" else torch.float32
+
+        def data(idx):
+            y_t = self._to_device(y_student[idx], y_dtype)
+            if teacher_out is None:
+                return TensorData(self._to_device(X_student[idx]), y_t)
+            t_t = self._to_device(teacher_out[idx])
+            return TensorData(self._to_device(X_student[idx]), (y_t, t_t))
+
+        train = data(tr)
+        valid = data(va) if va is not None else None
+        self._fit_student(train, valid, seed)
+        return self
+
+    def _n_outputs(self) -> int:
+        return len(self.classes_) if self.task_ == "classification" else 1
+
+    def _build_student(self, n_heads, seed):
+        with seeded(seed, self.device_):
+            return MultiHeadStudent(
+                n_heads,
+                self.n_student_features_,
+                self._n_outputs(),
+                task=self.task_,
+                core_layer_sizes=self.core_layer_sizes_,
+                head_layer_sizes=self.head_layer_sizes_,
+                activation=self.activation,
+                dropout=self.dropout,
+            )
+
+    def _student_net(self, module, criterion, valid, seed):
+        width = max((*self.core_layer_sizes_, *self.head_layer_sizes_, 1))
+        return self._make_net(
+            module,
+            criterion,
+            valid_data=valid,
+            seed=seed,
+            predict_batch_size=predict_batch_rows(module.n_heads, width),
+        )
+
+    def _fit_student(self, train, valid, seed):
+        module = self._build_student(self._n_heads(), seed)
+        net = self._student_net(module, self._criterion(), valid, seed)
+        self._fit_net(net, train, seed)
+
+    def _check_params(self):
+        self.core_layer_sizes_ = _check_sizes("core_layer_sizes", self.core_layer_sizes)
+        self.head_layer_sizes_ = _check_sizes("head_layer_sizes", self.head_layer_sizes)
+
+    # ---------------------------------------------------------------- predict
+    def _student_outputs(self, X) -> np.ndarray:
+        check_is_fitted(self, "net_")
+        X_raw = X
+        X = self._student_input(X_raw, self._validate_X(X, reset=False), fit=False)
+        out = self.net_.predict_stacked(TensorData(_host_tensor(X, np.float32)))
+        out = out.astype(np.float64)
+        if not np.all(np.isfinite(out)):
+            raise ValueError("the student produced non-finite outputs for this input")
+        return out
+
+    def predict_members(self, X):
+        """Per-head predictions.
+
+        Returns
+        -------
+        ndarray of shape (n_heads, n_samples, n_classes)
+            Class probabilities of every head, for classification; or
+        (means, variances) : tuple of ndarray of shape (n_heads, n_samples)
+            for regression.
+        """
+        out = self._student_outputs(X)
+        if self.task_ == "classification":
+            z = out - out.max(axis=-1, keepdims=True)
+            p = np.exp(z)
+            return (p / p.sum(axis=-1, keepdims=True)).transpose(1, 0, 2)
+        means = out[..., 0].T * self.y_scale_ + self.y_mean_
+        return means, out[..., 1].T * self.y_scale_**2
+
+    @available_if(_is_classification)
+    def predict_proba(self, X) -> np.ndarray:
+        """Mean over heads of the class probabilities, ``(n_samples, n_classes)``."""
+        return self.predict_members(X).mean(axis=0)
+
+    @available_if(_is_classification)
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Log of :meth:`predict_proba`."""
+        return np.log(np.clip(self.predict_proba(X), 1e-300, None))
+
+    def predict(self, X, return_std: bool = False):
+        """Predicted class, or (regression) the mixture mean and optionally its std."""
+        if self._task_from_teacher() == "classification":
+            if return_std:
+                raise TypeError("return_std is only defined for regression")
+            proba = self.predict_proba(X)
+            return self.classes_[np.argmax(proba, axis=1)]
+        mean, std = mixture_mean_std(*self.predict_members(X))
+        return (mean, std) if return_std else mean
+
+    def predict_uncertainty(self, X) -> Bunch:
+        """Bunch(total, aleatoric, epistemic) over the heads (nats, or variances)."""
+        members = self.predict_members(X)
+        if self.task_ == "classification":
+            return classification_uncertainty(members)
+        return regression_uncertainty(*members)
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy for classification, R^2 for regression."""
+        if self._task_from_teacher() == "classification":
+            return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
+        return r2_score(y, self.predict(X), sample_weight=sample_weight)

@@ -1,0 +1,228 @@
+"""Hydra and Hydra+: distil an ensemble into one core with several heads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .._base import _check_float, _check_int
+from ..nn.criteria import HydraCriterion
+from ..training import seeded
+from ._base import BaseDistiller
+
+__all__ = ["HydraDistiller"]
+
+
+class HydraDistiller(BaseDistiller):
+    """Distil an ensemble into one shared core with light heads (Hydra, Hydra+).
+
+    The student is one network: a shared core followed by ``n_heads`` heads
+    held as stacked weights and run in one batched operation. Each head
+    imitates some of the teacher's members, so the heads keep the ensemble's
+    spread, and with it its epistemic uncertainty, at a fraction of the cost.
+
+    Member ``i mod N`` of the teacher is mapped to head ``i mod M`` for
+    ``i = 0 .. max(N, M) - 1``. The loss is
+
+    ``L = (1 - alpha) L1 + alpha [(1 - beta) L2 + beta L3] + lambda(epoch) L4``
+
+    * L1, correctness: cross-entropy of every head with the labels (Gaussian
+      NLL for regression);
+    * L2, aggregation: ``T_agg^2 KL(mean teacher || mean student)`` (for
+      regression, between the moment-matched mixtures);
+    * L3, individuality: ``T^2`` times the mean over mapped pairs of
+      ``KL(teacher member || its head)`` at temperature ``T``;
+    * L4, diversity: the mean over head layers, heads and output units of
+      ``(1 + cos(mean head weights, head weights)) / 2``, on head weights
+      only; a mean, so ``diversity`` transfers between architectures.
+      ``lambda`` rises linearly from 0 over the first ``diversity_warmup``
+      of the epochs.
+
+    Hydra (Tran et al., 2020) is ``alpha=1, beta=1, diversity=0``, with
+    ``mean_head_init=True`` for its two-stage start. Hydra+ (Ferianc &
+    Rodrigues, 2022) is the default.
+
+    Parameters
+    ----------
+    teacher : estimator, list of estimators or None
+        A skdistill ensemble; a scikit-learn ensemble exposing ``estimators_``
+        (random forest, extra trees, bagging, soft voting); a list of fitted
+        estimators; or one probabilistic model. An unfitted teacher is cloned
+        and fitted on ``(X, y)`` inside ``fit``.
+    n_heads : int, default=None
+        Number of heads; None is one per teacher member.
+    core_layer_sizes : tuple of int, default=(100,)
+        Hidden sizes of the shared core.
+    head_layer_sizes : tuple of int, default=(32,)
+        Hidden sizes inside each head.
+    alpha : float, default=0.9
+        Weight of the distillation terms against correctness.
+    beta : float, default=0.5
+        Weight of individuality (L3) against aggregation (L2).
+    diversity : float, default=0.01
+        The diversity weight lambda.
+    diversity_warmup : float, default=0.5
+        Fraction of the epochs over which lambda rises from 0.
+    temperature : float, default=3.0
+        Temperature of the individuality term.
+    aggregation_temperature : float, default=1.0
+        Temperature of the aggregation term.
+    mean_head_init : bool, default=False
+        Hydra's two-stage start: first train one head on the ensemble mean
+        for half of ``max_epochs``, then copy it into every head (plus small
+        noise) and train for the other half.
+    memory : str, joblib.Memory or None, default=None
+        Caches the teacher's fit and outputs, as in ``Pipeline``: a grid
+        search over student parameters then fits each fold's teacher once.
+    activation, dropout, max_epochs, batch_size, lr, weight_decay, optimizer, \
+validation_fraction, early_stopping, n_iter_no_change, callbacks, verbose, \
+device, random_state :
+        As for :class:`~skdistill.EnsembleClassifier`.
+
+    Attributes
+    ----------
+    teacher_ : estimator
+        The fitted teacher.
+    n_teacher_members_ : int
+    n_heads_ : int
+    classes_ : ndarray (classification)
+    y_mean_, y_scale_ : float (regression)
+    task_ : {"classification", "regression"}
+    n_features_in_, feature_names_in_, net_, history_ :
+        As for the ensembles.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skdistill import EnsembleClassifier, HydraDistiller
+    >>> X, y = load_iris(return_X_y=True)
+    >>> ens = EnsembleClassifier(n_members=4, max_epochs=5, random_state=0)
+    >>> student = HydraDistiller(teacher=ens, n_heads=2, max_epochs=5,
+    ...                          random_state=0).fit(X, y)
+    >>> student.predict_members(X[:3]).shape
+    (2, 3, 3)
+    """
+
+    def __init__(
+        self,
+        teacher=None,
+        *,
+        n_heads: int | None = None,
+        core_layer_sizes: Sequence[int] = (100,),
+        head_layer_sizes: Sequence[int] = (32,),
+        alpha: float = 0.9,
+        beta: float = 0.5,
+        diversity: float = 0.01,
+        diversity_warmup: float = 0.5,
+        temperature: float = 3.0,
+        aggregation_temperature: float = 1.0,
+        mean_head_init: bool = False,
+        memory=None,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        max_epochs: int = 100,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        optimizer="adam",
+        validation_fraction: float = 0.0,
+        early_stopping: bool = False,
+        n_iter_no_change: int = 10,
+        callbacks=None,
+        verbose: int = 0,
+        device: str = "auto",
+        random_state=None,
+    ):
+        self.teacher = teacher
+        self.n_heads = n_heads
+        self.core_layer_sizes = core_layer_sizes
+        self.head_layer_sizes = head_layer_sizes
+        self.alpha = alpha
+        self.beta = beta
+        self.diversity = diversity
+        self.diversity_warmup = diversity_warmup
+        self.temperature = temperature
+        self.aggregation_temperature = aggregation_temperature
+        self.mean_head_init = mean_head_init
+        self.memory = memory
+        self.activation = activation
+        self.dropout = dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.device = device
+        self.random_state = random_state
+
+    def _check_params(self):
+        super()._check_params()
+        if self.n_heads is not None:
+            _check_int("n_heads", self.n_heads)
+        _check_float("alpha", self.alpha, 0.0, 1.0)
+        _check_float("beta", self.beta, 0.0, 1.0)
+        _check_float("diversity", self.diversity, 0.0)
+        _check_float("diversity_warmup", self.diversity_warmup, 0.0, 1.0)
+        _check_float("temperature", self.temperature, 0.0, low_open=True)
+        _check_float(
+            "aggregation_temperature", self.aggregation_temperature, 0.0, low_open=True
+        )
+        if self.mean_head_init and self.max_epochs < 2:
+            raise ValueError("mean_head_init=True needs max_epochs >= 2 (two stages)")
+
+    def _n_heads(self) -> int:
+        n = self.n_heads if self.n_heads is not None else self.n_teacher_members_
+        self.n_heads_ = int(n)
+        return self.n_heads_
+
+    def _criterion(self, **overrides):
+        params = dict(
+            task=self.task_,
+            alpha=self.alpha,
+            beta=self.beta,
+            diversity=self.diversity,
+            diversity_warmup=self.diversity_warmup,
+            temperature=self.temperature,
+            aggregation_temperature=self.aggregation_temperature,
+            max_epochs=self.max_epochs,
+        )
+        return HydraCriterion(**{**params, **overrides})
+
+    def _fit_student(self, train, valid, seed):
+        n_heads = self._n_heads()
+        if not self.mean_head_init:
+            return super()._fit_student(train, valid, seed)
+        # Stage 1: one head learns the ensemble mean (aggregation only).
+        first = self.max_epochs // 2
+        single = self._build_student(1, seed)
+        net = self._student_net(
+            single, self._criterion(beta=0.0, diversity=0.0, max_epochs=first),
+            valid, seed,
+        )  # fmt: skip
+        net.max_epochs = first
+        self._fit_net(net, train, seed)
+        stage1_history = net.history
+        # Stage 2: every head starts from that head, plus a little noise.
+        module = self._build_student(n_heads, seed + 1)
+        module.core.load_state_dict(single.core.state_dict())
+        with torch.no_grad(), seeded(seed + 2, self.device_):
+            for src, dst in zip(single.heads.layers, module.heads.layers):
+                for name in ("weight", "bias"):
+                    p_src, p_dst = getattr(src, name), getattr(dst, name)
+                    noise = 0.01 * p_src.std().clamp_min(1e-3)
+                    p_dst.copy_(p_src.expand_as(p_dst))
+                    p_dst.add_(noise * torch.randn_like(p_dst))
+        second = self.max_epochs - first
+        net = self._student_net(
+            module, self._criterion(max_epochs=second), valid, seed + 1
+        )
+        net.max_epochs = second
+        self._fit_net(net, train, seed + 1)
+        self.stage1_history_ = stage1_history
+        return None

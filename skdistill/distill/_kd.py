@@ -1,0 +1,137 @@
+"""Single-student distillation: Hinton KD, Weighted Soft Labels, teacher-free KD,
+and cross-quality KD."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .._base import _check_float
+from ..nn.criteria import KDCriterion
+from ._base import BaseDistiller
+
+__all__ = ["KDDistiller"]
+
+
+class KDDistiller(BaseDistiller):
+    """Knowledge distillation of an ensemble's mean into one single-head student.
+
+    * default: Hinton KD, ``(1 - alpha) CE + alpha T^2 KL(mean teacher || student)``
+      at temperature ``T`` (for regression: ``(1 - alpha)`` Gaussian NLL plus
+      ``alpha`` KL from the teacher's moment-matched mixture);
+    * ``soft_label_weighting="wsl"``: Weighted Soft Labels (Zhou et al., 2021),
+      each sample's soft-label term weighted by ``1 - exp(-CE_student / CE_teacher)``;
+      in this mode ``alpha`` weighs the soft term (the paper's default is 2.5);
+    * ``teacher="virtual"``: teacher-free KD (Yuan et al., 2020), a virtual
+      teacher that puts ``virtual_a`` on the true class and spreads the rest;
+    * ``student_transform=``: cross-quality KD. The transformer is fitted on
+      the training inputs and applied to the student's input only, at fit and
+      at predict time; the teacher always sees the full input.
+
+    A one-head student has no member spread: its epistemic uncertainty is 0
+    for every input, and ``predict_uncertainty`` reports exactly that (total =
+    aleatoric = the entropy of its prediction). Use :class:`HydraDistiller`
+    or :class:`EnDDDistiller` to keep epistemic uncertainty.
+
+    Parameters
+    ----------
+    teacher : estimator, list of estimators or "virtual"
+        As for :class:`HydraDistiller`, or ``"virtual"``.
+    temperature : float, default=4.0
+    alpha : float, default=0.9
+    soft_label_weighting : {None, "wsl"}, default=None
+    virtual_a : float, default=0.9
+        Probability the virtual teacher gives the true class.
+    student_transform : transformer, default=None
+    core_layer_sizes, head_layer_sizes, memory, activation, dropout, max_epochs, \
+batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
+n_iter_no_change, callbacks, verbose, device, random_state :
+        As for :class:`HydraDistiller`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> from skdistill import KDDistiller
+    >>> X, y = load_iris(return_X_y=True)
+    >>> forest = RandomForestClassifier(n_estimators=10, random_state=0)
+    >>> kd = KDDistiller(teacher=forest, max_epochs=5, random_state=0).fit(X, y)
+    >>> float(kd.predict_uncertainty(X[:5]).epistemic.max())
+    0.0
+    """
+
+    def __init__(
+        self,
+        teacher=None,
+        *,
+        temperature: float = 4.0,
+        alpha: float = 0.9,
+        soft_label_weighting: str | None = None,
+        virtual_a: float = 0.9,
+        student_transform=None,
+        core_layer_sizes: Sequence[int] = (100,),
+        head_layer_sizes: Sequence[int] = (32,),
+        memory=None,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        max_epochs: int = 100,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        optimizer="adam",
+        validation_fraction: float = 0.0,
+        early_stopping: bool = False,
+        n_iter_no_change: int = 10,
+        callbacks=None,
+        verbose: int = 0,
+        device: str = "auto",
+        random_state=None,
+    ):
+        self.teacher = teacher
+        self.temperature = temperature
+        self.alpha = alpha
+        self.soft_label_weighting = soft_label_weighting
+        self.virtual_a = virtual_a
+        self.student_transform = student_transform
+        self.core_layer_sizes = core_layer_sizes
+        self.head_layer_sizes = head_layer_sizes
+        self.memory = memory
+        self.activation = activation
+        self.dropout = dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.device = device
+        self.random_state = random_state
+
+    def _mode(self) -> str:
+        if isinstance(self.teacher, str) and self.teacher == "virtual":
+            return "virtual"
+        return "wsl" if self.soft_label_weighting == "wsl" else "kd"
+
+    def _check_params(self):
+        super()._check_params()
+        _check_float("temperature", self.temperature, 0.0, low_open=True)
+        if self.soft_label_weighting not in (None, "wsl"):
+            raise ValueError(
+                "soft_label_weighting must be None or 'wsl'; got "
+                f"{self.soft_label_weighting!r}"
+            )
+        if self._mode() == "wsl":
+            _check_float("alpha", self.alpha, 0.0)
+        else:
+            _check_float("alpha", self.alpha, 0.0, 1.0)
+        _check_float("virtual_a", self.virtual_a, 0.0, 1.0, low_open=True)
+        if self._mode() == "wsl" and self.task_ == "regression":
+            raise ValueError("soft_label_weighting='wsl' is defined for classification")
+
+    def _criterion(self):
+        return KDCriterion(
+            self.task_, self._mode(), self.temperature, self.alpha, self.virtual_a
+        )

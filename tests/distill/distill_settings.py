@@ -1,0 +1,6 @@
+"""Tiny settings shared by the distiller tests."""
+
+TINY = dict(hidden_layer_sizes=(16,), max_epochs=15, lr=1e-2, batch_size=64,
+            device="cpu")  # fmt: skip
+STUDENT = dict(core_layer_sizes=(16,), head_layer_sizes=(8,), max_epochs=15, lr=1e-2,
+               batch_size=64, device="cpu")  # fmt: skip

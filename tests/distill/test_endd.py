@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+from distill_settings import STUDENT
+from sklearn.ensemble import RandomForestClassifier
+
+from skdistill import EnDDDistiller
+
+
+@pytest.fixture(scope="module")
+def endd(fitted_ensemble, clf_data):
+    return EnDDDistiller(teacher=fitted_ensemble, random_state=0,
+                         **{**STUDENT, "max_epochs": 30}).fit(*clf_data)  # fmt: skip
+
+
+def test_dirichlet_outputs(endd, clf_data):
+    X, y = clf_data
+    alpha = endd.predict_alpha(X)
+    assert alpha.shape == (len(X), 3) and (alpha > 0).all()
+    np.testing.assert_allclose(
+        endd.predict_proba(X), alpha / alpha.sum(1, keepdims=True)
+    )
+    assert endd.score(X, y) > 0.75
+
+
+def test_members_are_seeded_dirichlet_draws(endd, clf_data):
+    X, _ = clf_data
+    draws = endd.predict_members(X[:50])
+    assert draws.shape == (4, 50, 3)  # default: as many as teacher members
+    np.testing.assert_allclose(draws.sum(-1), 1.0)
+    np.testing.assert_array_equal(draws, endd.predict_members(X[:50]))
+
+
+def test_uncertainty_is_the_dirichlet_decomposition(endd, clf_data):
+    X, _ = clf_data
+    u = endd.predict_uncertainty(X)
+    p = endd.predict_proba(X)
+    entropy = -(p * np.log(p)).sum(1)
+    np.testing.assert_allclose(u.total, entropy, rtol=1e-8)
+    assert (u.epistemic >= 0).all() and u.epistemic.max() > 0
+
+
+def test_dirichlet_draws_match_moments(endd, clf_data):
+    X, _ = clf_data
+    endd_many = endd.set_params(n_member_samples=4000)
+    draws = endd_many.predict_members(X[:5])
+    np.testing.assert_allclose(draws.mean(0), endd.predict_proba(X[:5]), atol=0.03)
+    endd.set_params(n_member_samples=None)
+
+
+def test_forest_teacher_and_regression_rejected(
+    clf_data, reg_data, fitted_reg_ensemble
+):
+    X, y = clf_data
+    forest = RandomForestClassifier(n_estimators=8, max_depth=3, random_state=0)
+    student = EnDDDistiller(teacher=forest, random_state=0, **STUDENT).fit(X, y)
+    assert student.n_teacher_members_ == 8
+    with pytest.raises(TypeError, match="regression"):
+        EnDDDistiller(teacher=fitted_reg_ensemble, **STUDENT).fit(*reg_data)
