@@ -1,5 +1,6 @@
 """skdistill: deep ensembles and uncertainty-preserving distillation for scikit-learn."""
 
+from ._persistence import IncompatibleVersionError, load
 from .distill import EnDDDistiller, HydraDistiller, KDDistiller
 from .ensemble import EnsembleClassifier, EnsembleRegressor
 
@@ -10,6 +11,8 @@ __all__ = [
     "EnsembleClassifier",
     "EnsembleRegressor",
     "HydraDistiller",
+    "IncompatibleVersionError",
     "KDDistiller",
     "__version__",
+    "load",
 ]

@@ -9,6 +9,7 @@ keeps the fitted net as ``net_`` (its history as ``history_``).
 from __future__ import annotations
 
 import copy
+import logging
 import numbers
 import warnings
 
@@ -22,7 +23,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.helper import predefined_split
 
+from . import _persistence
 from .training import StackedNet, TensorData, resolve_device, seeded
+
+logger = logging.getLogger("skdistill")
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -114,7 +118,31 @@ class NeuralEstimatorMixin:
             raise TypeError(
                 "callbacks must be a list of skorch callbacks or (name, callback) pairs"
             )
-        self.device_ = resolve_device(self.device)
+        device_data = getattr(self, "device_data", True)
+        if not (isinstance(device_data, bool) or device_data == "auto"):
+            raise ValueError(
+                f"device_data must be True, False or 'auto'; got {device_data!r}"
+            )
+        accelerator = getattr(self, "accelerator", None)
+        if accelerator is None:
+            self.device_ = resolve_device(self.device)
+            return
+        try:
+            from accelerate import Accelerator
+        except ImportError:  # pragma: no cover - an accelerator implies accelerate
+            Accelerator = ()
+        if not isinstance(accelerator, Accelerator):
+            raise TypeError(
+                "accelerator must be an accelerate.Accelerator instance or None; "
+                f"got {type(accelerator).__name__}"
+            )
+        if self.device not in ("auto", None):
+            raise ValueError(
+                f"device={self.device!r} conflicts with accelerator: the "
+                "accelerator places the model on its own device; leave "
+                "device='auto'"
+            )
+        self.device_ = str(accelerator.device)
 
     # ------------------------------------------------------------------- data
     def _validate_X(self, X, *, reset):
@@ -142,8 +170,19 @@ class NeuralEstimatorMixin:
         return X, y
 
     def _seed(self):
-        """An integer seed drawn from ``random_state`` (sklearn's convention)."""
-        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        """An integer seed drawn from ``random_state`` (sklearn's convention).
+
+        Under a multi-process accelerator every process must shuffle alike
+        (each takes its share of the same batches), so the main process's
+        seed is broadcast to the others.
+        """
+        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        accelerator = getattr(self, "accelerator", None)
+        if accelerator is not None and accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            seed = int(broadcast_object_list([seed], from_process=0)[0])
+        return seed
 
     def _split(self, X, y, seed, stratify):
         """Hold out ``validation_fraction`` of the rows, as sklearn's MLP does."""
@@ -171,8 +210,37 @@ class NeuralEstimatorMixin:
             )
         return X_tr, y_tr, X_va, y_va
 
+    def _plan_data(self, *arrays):
+        """Decide, once per fit, whether the training tensors go to the device.
+
+        ``device_data=True`` moves them there (the fast path: batches are
+        device slices); ``False`` keeps them in host memory and moves each
+        batch; ``"auto"`` keeps them on the host only when, on CUDA, they
+        would fill more than half of the device's free memory, and says so
+        in the ``"skdistill"`` logger.
+        """
+        setting = getattr(self, "device_data", True)
+        device = torch.device(self.device_)
+        on_device = setting is True or device.type == "cpu"
+        if setting == "auto" and device.type == "cuda":
+            nbytes = sum(4 * int(np.prod(np.shape(a))) for a in arrays if a is not None)
+            free, _ = torch.cuda.mem_get_info(device)
+            on_device = nbytes <= free // 2
+            if not on_device:
+                msg = (
+                    f"the training data ({nbytes / 2**20:.0f} MiB as float32) "
+                    f"would fill more than half of the free memory of {device} "
+                    f"({free / 2**20:.0f} MiB): keeping it in host memory and "
+                    "moving each batch (device_data='auto')"
+                )
+                logger.info(msg)
+                if self.verbose:
+                    print(msg)
+        self.data_device_ = str(device) if on_device else "cpu"
+
     def _to_device(self, array, dtype=torch.float32):
-        return _host_tensor(array).to(device=self.device_, dtype=dtype)
+        device = getattr(self, "data_device_", None) or self.device_
+        return _host_tensor(array).to(device=device, dtype=dtype)
 
     # -------------------------------------------------------------------- net
     def _optimizer_class(self):
@@ -215,7 +283,18 @@ class NeuralEstimatorMixin:
             torch.optim.AdamW,
         ):
             kwargs["optimizer__fused"] = True
-        return StackedNet(
+        net_class, device = StackedNet, self.device_
+        accelerator = getattr(self, "accelerator", None)
+        if accelerator is not None:
+            from ._accelerate import AcceleratedStackedNet
+
+            net_class = AcceleratedStackedNet
+            kwargs["accelerator"] = accelerator
+            # The mixin's print log prints whatever verbose says; "auto"
+            # prints through the accelerator, on the main process only.
+            kwargs["callbacks__print_log__sink"] = "auto" if self.verbose else _silent
+            device = None if accelerator.device_placement else self.device_
+        return net_class(
             module,
             criterion,
             n_members=n_members,
@@ -232,7 +311,7 @@ class NeuralEstimatorMixin:
             else None,
             callbacks=self._callbacks(valid_data is not None),
             verbose=int(self.verbose),
-            device=self.device_,
+            device=device,
             **kwargs,
         )
 
@@ -249,28 +328,132 @@ class NeuralEstimatorMixin:
         net.train_split = None
         self.net_ = net
         self.history_ = net.history
+        if getattr(net, "interrupted_", False):
+            warnings.warn(
+                f"{type(self).__name__}: training was interrupted (KeyboardInterrupt) "
+                f"after {len(net.history)} epoch(s); the model keeps the weights "
+                "it had then and can be used, or trained on with warm_start=True",
+                UserWarning,
+                stacklevel=3,
+            )
         return net
 
-    def _predict_stacked(self, X) -> np.ndarray:
-        """Validated ``X`` through the fitted net: ``(n, n_stack, n_out)`` float64."""
+    def _predict_stacked(self, X, reduce=None):
+        """Validated ``X`` through the fitted net, one prediction batch at a time.
+
+        Without ``reduce``: the stacked outputs ``(n, n_stack, n_out)``,
+        float64. With ``reduce``: ``reduce(out)`` of every batch's outputs,
+        assembled (see :meth:`_reduce_outputs`).
+        """
         check_is_fitted(self, "net_")
-        X = self._validate_X(X, reset=False)
-        out = self.net_.predict_stacked(TensorData(_host_tensor(X, np.float32)))
-        out = out.astype(np.float64)
-        if not np.all(np.isfinite(out)):
-            raise ValueError(
-                "the network produced non-finite outputs for this input; its "
-                "values may lie far outside the training range"
-            )
-        return out
+        return self._reduce_outputs(self._validate_X(X, reset=False), reduce)
+
+    def _reduce_outputs(self, X, reduce=None, name="network"):
+        """Run a validated 2-D array through the net and reduce each batch.
+
+        ``reduce(out)`` receives one batch's stacked outputs, ``(b, n_stack,
+        n_out)`` float64, and returns an array, a tuple of arrays or a
+        ``Bunch`` of arrays, each with ``b`` rows. The results are written
+        into arrays allocated once for all rows, so the peak memory is the
+        result plus one batch: ``predict_proba`` on 10^7 rows never holds
+        every member's output at once. ``X`` is cast to float32 batch by
+        batch, never copied whole.
+        """
+        n = len(X)
+        result, start = None, 0
+        for out in self.net_.iter_stacked(TensorData(_host_tensor(X))):
+            out = out.astype(np.float64)
+            if not np.all(np.isfinite(out)):
+                raise ValueError(
+                    f"the {name} produced non-finite outputs for this input; its "
+                    "values may lie far outside the training range"
+                )
+            part = out if reduce is None else reduce(out)
+            if result is None:
+                result = _allocate_like(part, n)
+            _assign_rows(result, part, start)
+            start += len(out)
+        return result
+
+    # ------------------------------------------------------------ persistence
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # never the live __dict__
+        if state.get("accelerator") is not None:
+            # An Accelerator belongs to the process (and device) that made it;
+            # to train on with one after loading, pass a new one (set_params).
+            state["accelerator"] = None
+        state["_skdistill_version"] = _persistence.current_version()
+        return state
+
+    def __setstate__(self, state):
+        saved = state.pop("_skdistill_version", None)
+        _persistence.check_version(saved, type(self).__name__)
+        super().__setstate__(state)
+        net = self.__dict__.get("net_")
+        if net is not None and "device_" in self.__dict__:
+            # skorch maps a CUDA net to the CPU where there is no CUDA device.
+            self.device_ = str(net.device) if net.device is not None else "cpu"
+            if "data_device_" in self.__dict__:
+                self.data_device_ = self.device_
+
+    def _init_net(self):
+        """A new, initialised net with the fitted architecture (for loading)."""
+        net = self._build_net(None, 0)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*initialized.*module.*")
+            net.initialize()
+        return net
+
+    def save(self, path) -> None:
+        """Save the fitted estimator to one file, weights through skorch.
+
+        The network's weights, optimizer state and history are written with
+        skorch's :meth:`~skorch.net.NeuralNet.save_params` (``torch.save``
+        state dicts, loaded with ``weights_only=True``); the rest of the
+        estimator (parameters, classes, scalers, the teacher) is pickled
+        without its network. Read it back with :func:`skdistill.load`, which
+        can place the model on another device (a CUDA-fitted model on a CPU
+        machine, say).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (a zip archive; ``.skd`` is a good suffix).
+        """
+        _persistence.save(self, path)
 
 
 def _host_tensor(array, dtype=None) -> torch.Tensor:
-    """A CPU tensor sharing ``array``'s memory where it may (copied if read-only)."""
+    """A CPU tensor sharing ``array``'s memory where it may.
+
+    A read-only array (a joblib or dask memory map, say) is shared too: the
+    tensor is only ever read (sliced, gathered, copied to the device), so
+    there is no need to copy it, whatever its size.
+    """
     array = np.ascontiguousarray(array, dtype=dtype)
-    if not array.flags.writeable:
-        array = array.copy()
-    return torch.from_numpy(array)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not writ.*", category=UserWarning)
+        return torch.from_numpy(array)
+
+
+def _allocate_like(part, n):
+    """Empty arrays shaped like ``part`` (an array, tuple or Bunch) with ``n`` rows."""
+    if isinstance(part, dict):
+        return type(part)(**{k: _allocate_like(v, n) for k, v in part.items()})
+    if isinstance(part, tuple):
+        return tuple(_allocate_like(v, n) for v in part)
+    return np.empty((n, *np.shape(part)[1:]), dtype=np.asarray(part).dtype)
+
+
+def _assign_rows(result, part, start):
+    if isinstance(part, dict):
+        for k, v in part.items():
+            _assign_rows(result[k], v, start)
+    elif isinstance(part, tuple):
+        for r, v in zip(result, part):
+            _assign_rows(r, v, start)
+    else:
+        result[start : start + len(part)] = part
 
 
 def predict_batch_rows(n_stack: int, width: int, budget: int = 1 << 24) -> int:

@@ -55,10 +55,36 @@ _COMMON_PARAMS_DOC = """
         where there is none raises a ``ValueError``.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, bootstrap samples and dropout.
-        Fits with the same integer seed are identical on CPU.
+        Fits with the same integer seed are identical on CPU. On CUDA they
+        are identical in distribution but not bitwise: some CUDA kernels
+        (atomic adds in backward passes, cuBLAS's choice of algorithm) sum in
+        a varying order; ``torch.use_deterministic_algorithms(True)`` and
+        ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` make them repeat on one machine.
+        CPU and CUDA fits of the same seed differ.
     warm_start : bool, default=False
         Continue training the fitted members for ``max_epochs`` more epochs on
         the next ``fit`` instead of starting again.
+    device_data : bool or "auto", default="auto"
+        Where the training data lives. True: on the device, once (the fast
+        path; batches are device slices). False: in host memory, each batch
+        gathered there and moved to the device, for data larger than the
+        GPU's memory. ``"auto"``: on the device unless, on CUDA, the data
+        would fill more than half of its free memory (the switch is logged to
+        the ``"skdistill"`` logger). On CPU the three are the same.
+    accelerator : accelerate.Accelerator, default=None
+        Train through Hugging Face Accelerate (skorch's ``AccelerateMixin``):
+        mixed precision (``Accelerator(mixed_precision="bf16")``), gradient
+        accumulation, and data-parallel training on several GPUs. With more
+        than one process each training batch is split over the processes
+        (``split_batches=False``, the default, keeps ``batch_size`` rows per
+        process), gradients are averaged, and every process ends with the
+        same model; ``random_state``'s seed comes from the main process. Leave
+        ``device="auto"``: the accelerator places the model. The fitted
+        network is plain after training (pickled without the accelerator).
+        Launch a script with ``accelerate launch --multi_gpu --num_processes
+        4 train.py``, where ``train.py`` builds the estimator with
+        ``accelerator=Accelerator()``, fits it, and saves it on the main
+        process only (``if accelerator.is_main_process: est.save(path)``).
 """
 
 
@@ -87,6 +113,8 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         device: str = "auto",
         random_state=None,
         warm_start: bool = False,
+        device_data="auto",
+        accelerator=None,
     ):
         self.n_members = n_members
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -107,6 +135,8 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.warm_start = warm_start
+        self.device_data = device_data
+        self.accelerator = accelerator
 
     # ------------------------------------------------------------------ fit
     def _mutual_learning(self):
@@ -151,6 +181,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
             scale = float(np.std(y_tr))
             self.y_scale_ = scale if scale > 0 else 1.0
         t_tr, dtype = self._targets(y_tr)
+        self._plan_data(X, y)
         train = TensorData(self._to_device(X_tr), self._to_device(t_tr, dtype))
         valid = None
         if X_va is not None:
@@ -161,6 +192,11 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
             net.train_split = predefined_split(valid) if valid is not None else None
             self._fit_net(net, train, seed, epochs=self.max_epochs)
             return self
+        self._fit_net(self._build_net(valid, seed), train, seed)
+        return self
+
+    def _build_net(self, valid, seed):
+        """The untrained skorch net holding every member in one module."""
         width = max(self.hidden_layer_sizes_ or (1,))
         with seeded(seed, self.device_):
             module = StackedEnsemble(
@@ -176,7 +212,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         criterion = EnsembleCriterion(self._task, self._mutual_learning())
         # Mutual learning compares members on the same rows: shared batches.
         per_member = self._mutual_learning() == 0
-        net = self._make_net(
+        return self._make_net(
             module,
             criterion,
             valid_data=valid,
@@ -186,8 +222,6 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
             seed=seed,
             predict_batch_size=predict_batch_rows(self.n_members, width),
         )
-        self._fit_net(net, train, seed)
-        return self
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -266,6 +300,8 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         device: str = "auto",
         random_state=None,
         warm_start: bool = False,
+        device_data="auto",
+        accelerator=None,
     ):
         super().__init__(
             n_members,
@@ -287,6 +323,8 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
             device=device,
             random_state=random_state,
             warm_start=warm_start,
+            device_data=device_data,
+            accelerator=accelerator,
         )
         self.mutual_learning = mutual_learning
 
@@ -314,14 +352,19 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         """
         return self._fit(X, y)
 
-    def predict_members(self, X) -> np.ndarray:
-        """Class probabilities of every member, ``(n_members, n_samples, n_classes)``."""
-        logits = self._predict_stacked(X)
+    def _members(self, logits):
         return _softmax(logits).transpose(1, 0, 2)
 
+    def predict_members(self, X) -> np.ndarray:
+        """Class probabilities of every member, ``(n_members, n_samples, n_classes)``."""
+        return self._members(self._predict_stacked(X))
+
     def predict_proba(self, X) -> np.ndarray:
-        """The members' mean probability, ``(n_samples, n_classes)``."""
-        return self.predict_members(X).mean(axis=0)
+        """The members' mean probability, ``(n_samples, n_classes)``.
+
+        Computed batch by batch: memory does not grow with ``n_members``.
+        """
+        return self._predict_stacked(X, lambda out: self._members(out).mean(axis=0))
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Log of :meth:`predict_proba`."""
@@ -341,7 +384,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         entropy) and ``epistemic`` (their difference, the mutual information),
         each of shape (n_samples,). ``pd.DataFrame(result)`` is a table.
         """
-        return classification_uncertainty(self.predict_members(X))
+        return self._predict_stacked(
+            X, lambda out: classification_uncertainty(self._members(out))
+        )
 
 
 class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
@@ -397,17 +442,21 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
         """
         return self._fit(X, y)
 
-    def predict_members(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """Every member's mean and variance, each ``(n_members, n_samples)``."""
-        check_is_fitted(self, "net_")
-        out = self._predict_stacked(X)
+    def _members(self, out):
         means = out[..., 0].T * self.y_scale_ + self.y_mean_
         variances = out[..., 1].T * self.y_scale_**2
         return means, variances
 
+    def predict_members(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Every member's mean and variance, each ``(n_members, n_samples)``."""
+        check_is_fitted(self, "net_")
+        return self._members(self._predict_stacked(X))
+
     def predict(self, X, return_std: bool = False):
         """The mixture mean (and, with ``return_std=True``, the mixture std)."""
-        mean, std = mixture_mean_std(*self.predict_members(X))
+        mean, std = self._predict_stacked(
+            X, lambda out: mixture_mean_std(*self._members(out))
+        )
         return (mean, std) if return_std else mean
 
     def predict_uncertainty(self, X) -> Bunch:
@@ -419,7 +468,9 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
         (variance of the member means) and ``total`` (their sum), each of
         shape (n_samples,), in squared target units.
         """
-        return regression_uncertainty(*self.predict_members(X))
+        return self._predict_stacked(
+            X, lambda out: regression_uncertainty(*self._members(out))
+        )
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

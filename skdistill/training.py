@@ -21,7 +21,7 @@ import math
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import unpack_data
 
 __all__ = [
@@ -109,12 +109,12 @@ class TensorData(torch.utils.data.Dataset):
         return TensorData(X, y)
 
 
-def _to(obj, device):
+def _to(obj, device, dtype=None):
     if obj is None:
         return None
     if isinstance(obj, tuple):
-        return tuple(t.to(device, non_blocking=True) for t in obj)
-    return obj.to(device, non_blocking=True)
+        return tuple(t.to(device, dtype, non_blocking=True) for t in obj)
+    return obj.to(device, dtype, non_blocking=True)
 
 
 class BatchIterator:
@@ -136,6 +136,15 @@ class BatchIterator:
         Seed of the iterator's own generator (independent of torch's global one).
     device : str
         Where batches go; a no-op when the data already lives there.
+    dtype : torch.dtype, optional
+        Cast the batches of ``X`` to this (prediction casts float64 input
+        batch by batch, so the whole input is never copied).
+    num_processes, process_index : int
+        Split every batch over ``num_processes`` processes (multi-GPU
+        training): this iterator yields the rows ``process_index::num_processes``
+        of each batch, so the processes together see each batch once. A batch
+        with fewer rows than processes is padded by repeating its rows, so
+        every process takes the same number of steps.
     """
 
     def __init__(
@@ -148,6 +157,9 @@ class BatchIterator:
         member_rows: torch.Tensor | None = None,
         seed: int = 0,
         device: str = "cpu",
+        dtype: torch.dtype | None = None,
+        num_processes: int = 1,
+        process_index: int = 0,
     ):
         self.dataset = dataset
         self.batch_size = max(1, int(batch_size))
@@ -155,6 +167,9 @@ class BatchIterator:
         self.n_members = n_members
         self.member_rows = member_rows
         self.device = device
+        self.dtype = dtype
+        self.num_processes = max(1, int(num_processes))
+        self.process_index = int(process_index)
         self._data_device = dataset.X.device
         self._generator = torch.Generator(device=self._data_device)
         self._generator.manual_seed(int(seed))
@@ -184,13 +199,22 @@ class BatchIterator:
     def __iter__(self):
         order = self._order()
         n = self._n_rows()
+        n_proc = self.num_processes
+        if order is None and n_proc > 1:
+            order = torch.arange(n, device=self._data_device)
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
             if order is None:
                 X, y = self.dataset.X[start:stop], _slice(self.dataset.y, start, stop)
             else:
-                X, y = self.dataset._take(order[start:stop])
-            yield _to(X, self.device), _to(y, self.device)
+                rows = order[start:stop]
+                if n_proc > 1:
+                    if len(rows) < n_proc:  # pad: every process steps together
+                        pad = torch.arange(n_proc, device=rows.device) % len(rows)
+                        rows = rows[pad]
+                    rows = rows[self.process_index :: n_proc]
+                X, y = self.dataset._take(rows)
+            yield _to(X, self.device, self.dtype), _to(y, self.device)
 
 
 def _slice(y, start, stop):
@@ -287,20 +311,56 @@ class StackedNet(NeuralNet):
             n_rows, (self.n_members, n_rows), generator=g, device=device
         )
 
+    def _batch_device(self):
+        """Where batches go (the accelerated net sends them to its process's device)."""
+        return self.device
+
+    def _train_batches(self) -> tuple[int, int, int]:
+        """``(rows per step over all processes, num_processes, process_index)``."""
+        return self.batch_size, 1, 0
+
     def get_iterator(self, dataset, training=False):
         if not isinstance(dataset, TensorData):
             return super().get_iterator(dataset, training=training)
         if not training:
-            return BatchIterator(dataset, self.predict_batch_size, device=self.device)
+            # Evaluation is never split over processes; X is cast batch by batch.
+            return BatchIterator(
+                dataset,
+                self.predict_batch_size,
+                device=self._batch_device(),
+                dtype=torch.float32,
+            )
+        batch_size, n_proc, rank = self._train_batches()
         return BatchIterator(
             dataset,
-            self.batch_size,
+            batch_size,
             shuffle=True,
             n_members=self.n_members,
             member_rows=self._member_rows(len(dataset), dataset.X.device),
             # A new stream per fit call, reproducible from the seed.
             seed=int(self.seed) + len(self.history),
-            device=self.device,
+            device=self._batch_device(),
+            num_processes=n_proc,
+            process_index=rank,
+        )
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch's partial_fit swallows KeyboardInterrupt and keeps the model as
+        # it is (Ctrl-C stops training, the net stays usable); record that it
+        # happened, so the estimator can say so and a multi-stage fit can stop.
+        self.interrupted_ = False
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            # skorch's EarlyStopping stops training by raising KeyboardInterrupt
+            # too; that is a normal end, not an interruption.
+            self.interrupted_ = not self._stopped_early()
+            raise
+
+    def _stopped_early(self) -> bool:
+        return any(
+            isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
+            for _, cb in getattr(self, "callbacks_", [])
         )
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -322,3 +382,41 @@ class StackedNet(NeuralNet):
     def predict_stacked(self, X) -> np.ndarray:
         """Stacked outputs ``(n_rows, n_stack, n_out)`` as float32 numpy, in batches."""
         return self.forward(X, training=False).numpy()
+
+    def iter_stacked(self, X):
+        """Yield the stacked outputs of each prediction batch as float32 numpy.
+
+        Unlike :meth:`predict_stacked` nothing is concatenated, so a caller
+        that reduces every batch (to the members' mean, say) never holds the
+        outputs of all rows at once.
+        """
+        for out in self.forward_iter(X, training=False, device="cpu"):
+            yield out.numpy()
+
+    # ------------------------------------------------------------- pickling
+    # skorch pickles ``module_``/``criterion_``/``optimizer_`` through
+    # torch's loader with a ``map_location`` (so a net fitted on CUDA loads
+    # on a CPU-only machine), but the init params ``module`` and ``criterion``
+    # go through plain pickle. Ours are the very instances that training
+    # used (``module is module_``), so pickling them again would store the
+    # weights twice and, for a CUDA-fitted net, hold CUDA tensors that plain
+    # pickle cannot map to the CPU. They are stored as a reference instead.
+    def __getstate__(self):
+        state = super().__getstate__()
+        for name in ("module", "criterion"):
+            fitted = self.__dict__.get(name + "_")
+            if fitted is not None and state.get(name) is fitted:
+                state[name] = _SAME_AS_FITTED
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for name in ("module", "criterion"):
+            if isinstance(self.__dict__.get(name), str) and (
+                self.__dict__[name] == _SAME_AS_FITTED
+            ):
+                self.__dict__[name] = self.__dict__[name + "_"]
+
+
+#: Pickled in place of an init param that is the fitted instance itself.
+_SAME_AS_FITTED = "__skdistill_same_as_fitted__"

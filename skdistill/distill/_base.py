@@ -24,7 +24,6 @@ from .. import teachers as T
 from .._base import (
     NeuralEstimatorMixin,
     _check_sizes,
-    _host_tensor,
     predict_batch_rows,
 )
 from ..nn.modules import MultiHeadStudent
@@ -37,6 +36,13 @@ from ..uncertainty import (
 
 #: Teacher log-probabilities are clamped here, so a tree's hard zero stays finite.
 LOG_PROB_FLOOR = float(np.log(1e-8))
+
+
+def _interrupted(teacher) -> bool:
+    """Whether a (skdistill) teacher's training was stopped by Ctrl-C."""
+    if isinstance(teacher, list | tuple):
+        return any(_interrupted(t) for t in teacher)
+    return bool(getattr(getattr(teacher, "net_", None), "interrupted_", False))
 
 
 def _is_classification(est) -> bool:
@@ -82,7 +88,13 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
     def _prepare_teacher(self, X_teacher, y):
         """Fit (if needed, through ``memory``) and run the teacher once."""
         memory = check_memory(self.memory)
-        self.teacher_ = memory.cache(T.fit_teacher)(self.teacher, X_teacher, y)
+        fitted = memory.cache(T.fit_teacher).call_and_shelve(self.teacher, X_teacher, y)
+        self.teacher_ = fitted.get()
+        if _interrupted(self.teacher_):
+            # Ctrl-C while the teacher trained: there is no student to keep, and
+            # the half-trained teacher must not stay in the cache.
+            fitted.clear()
+            raise KeyboardInterrupt("the teacher's training was interrupted")
         if self.task_ == "classification":
             T.check_teacher_classes(self.teacher_, self.classes_)
             probs = memory.cache(T.member_outputs)(
@@ -157,6 +169,11 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         """
         X_teacher = X
         X, y_student, y_raw = self._validate_fit_data(X, y)
+        if not hasattr(X_teacher, "columns"):
+            # Only a DataFrame goes to the teacher as given (its pipeline may
+            # select columns by name); anything else goes validated, so that a
+            # teacher never sees an object array or a list it may mishandle.
+            X_teacher = X
         self._check_common_params()
         self._check_params()
         if self.task_ == "regression":
@@ -176,6 +193,8 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
             rows, y_student, seed, stratify=self.task_ == "classification"
         )
         y_dtype = torch.long if self.task_ == "classification" else torch.float32
+
+        self._plan_data(X_student, teacher_out)
 
         def data(idx):
             y_t = self._to_device(y_student[idx], y_dtype)
@@ -215,6 +234,11 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
             predict_batch_size=predict_batch_rows(module.n_heads, width),
         )
 
+    def _build_net(self, valid, seed):
+        """The untrained student net of the fitted architecture (for loading)."""
+        module = self._build_student(self._n_heads(), seed)
+        return self._student_net(module, self._criterion(), valid, seed)
+
     def _fit_student(self, train, valid, seed):
         module = self._build_student(self._n_heads(), seed)
         net = self._student_net(module, self._criterion(), valid, seed)
@@ -225,15 +249,25 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         self.head_layer_sizes_ = _check_sizes("head_layer_sizes", self.head_layer_sizes)
 
     # ---------------------------------------------------------------- predict
-    def _student_outputs(self, X) -> np.ndarray:
+    def _student_outputs(self, X, reduce=None) -> np.ndarray:
+        """Stacked student outputs, or ``reduce`` of each batch of them.
+
+        Batch by batch (see ``_reduce_outputs``): predicting a reduction (the
+        mean over heads, the uncertainty) never holds every head's output for
+        every row at once.
+        """
         check_is_fitted(self, "net_")
         X_raw = X
         X = self._student_input(X_raw, self._validate_X(X, reset=False), fit=False)
-        out = self.net_.predict_stacked(TensorData(_host_tensor(X, np.float32)))
-        out = out.astype(np.float64)
-        if not np.all(np.isfinite(out)):
-            raise ValueError("the student produced non-finite outputs for this input")
-        return out
+        return self._reduce_outputs(X, reduce, name="student")
+
+    def _members(self, out):
+        if self.task_ == "classification":
+            z = out - out.max(axis=-1, keepdims=True)
+            p = np.exp(z)
+            return (p / p.sum(axis=-1, keepdims=True)).transpose(1, 0, 2)
+        means = out[..., 0].T * self.y_scale_ + self.y_mean_
+        return means, out[..., 1].T * self.y_scale_**2
 
     def predict_members(self, X):
         """Per-head predictions.
@@ -245,18 +279,12 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         (means, variances) : tuple of ndarray of shape (n_heads, n_samples)
             for regression.
         """
-        out = self._student_outputs(X)
-        if self.task_ == "classification":
-            z = out - out.max(axis=-1, keepdims=True)
-            p = np.exp(z)
-            return (p / p.sum(axis=-1, keepdims=True)).transpose(1, 0, 2)
-        means = out[..., 0].T * self.y_scale_ + self.y_mean_
-        return means, out[..., 1].T * self.y_scale_**2
+        return self._members(self._student_outputs(X))
 
     @available_if(_is_classification)
     def predict_proba(self, X) -> np.ndarray:
         """Mean over heads of the class probabilities, ``(n_samples, n_classes)``."""
-        return self.predict_members(X).mean(axis=0)
+        return self._student_outputs(X, lambda out: self._members(out).mean(axis=0))
 
     @available_if(_is_classification)
     def predict_log_proba(self, X) -> np.ndarray:
@@ -270,15 +298,21 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
                 raise TypeError("return_std is only defined for regression")
             proba = self.predict_proba(X)
             return self.classes_[np.argmax(proba, axis=1)]
-        mean, std = mixture_mean_std(*self.predict_members(X))
+        mean, std = self._student_outputs(
+            X, lambda out: mixture_mean_std(*self._members(out))
+        )
         return (mean, std) if return_std else mean
 
     def predict_uncertainty(self, X) -> Bunch:
         """Bunch(total, aleatoric, epistemic) over the heads (nats, or variances)."""
-        members = self.predict_members(X)
-        if self.task_ == "classification":
-            return classification_uncertainty(members)
-        return regression_uncertainty(*members)
+
+        def reduce(out):
+            members = self._members(out)
+            if self.task_ == "classification":
+                return classification_uncertainty(members)
+            return regression_uncertainty(*members)
+
+        return self._student_outputs(X, reduce)
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy for classification, R^2 for regression."""

@@ -77,7 +77,8 @@ class HydraDistiller(BaseDistiller):
         search over student parameters then fits each fold's teacher once.
     activation, dropout, max_epochs, batch_size, lr, weight_decay, optimizer, \
 validation_fraction, early_stopping, n_iter_no_change, callbacks, verbose, \
-device, random_state :
+device, random_state, \
+device_data, accelerator :
         As for :class:`~skdistill.EnsembleClassifier`.
 
     Attributes
@@ -133,6 +134,8 @@ device, random_state :
         verbose: int = 0,
         device: str = "auto",
         random_state=None,
+        device_data="auto",
+        accelerator=None,
     ):
         self.teacher = teacher
         self.n_heads = n_heads
@@ -160,6 +163,8 @@ device, random_state :
         self.verbose = verbose
         self.device = device
         self.random_state = random_state
+        self.device_data = device_data
+        self.accelerator = accelerator
 
     def _check_params(self):
         super()._check_params()
@@ -208,6 +213,9 @@ device, random_state :
         net.max_epochs = first
         self._fit_net(net, train, seed)
         stage1_history = net.history
+        if net.interrupted_:  # Ctrl-C in stage 1: keep its one-head student
+            self.n_heads_ = 1
+            return None
         # Stage 2: every head starts from that head, plus a little noise.
         module = self._build_student(n_heads, seed + 1)
         module.core.load_state_dict(single.core.state_dict())

@@ -44,7 +44,8 @@ class KDDistiller(BaseDistiller):
     student_transform : transformer, default=None
     core_layer_sizes, head_layer_sizes, memory, activation, dropout, max_epochs, \
 batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
-n_iter_no_change, callbacks, verbose, device, random_state :
+n_iter_no_change, callbacks, verbose, device, random_state, \
+device_data, accelerator :
         As for :class:`HydraDistiller`.
 
     Examples
@@ -85,6 +86,8 @@ n_iter_no_change, callbacks, verbose, device, random_state :
         verbose: int = 0,
         device: str = "auto",
         random_state=None,
+        device_data="auto",
+        accelerator=None,
     ):
         self.teacher = teacher
         self.temperature = temperature
@@ -109,6 +112,8 @@ n_iter_no_change, callbacks, verbose, device, random_state :
         self.verbose = verbose
         self.device = device
         self.random_state = random_state
+        self.device_data = device_data
+        self.accelerator = accelerator
 
     def _mode(self) -> str:
         if isinstance(self.teacher, str) and self.teacher == "virtual":

@@ -96,7 +96,10 @@ class HydraCriterion(nn.Module):
                 net.epoch_ - 1, self.max_epochs, self.diversity, self.diversity_warmup
             )
             if lam > 0:
-                loss = loss + lam * L.hydra_diversity(net.module_.head_weights())
+                student = net.module_
+                if isinstance(student, nn.parallel.DistributedDataParallel):
+                    student = student.module  # multi-GPU training (Accelerate)
+                loss = loss + lam * L.hydra_diversity(student.head_weights())
         return loss
 
 
