@@ -145,12 +145,23 @@ class NeuralEstimatorMixin:
         self.device_ = str(accelerator.device)
 
     # ------------------------------------------------------------------- data
+    def _check_frame(self, X):
+        """Refuse an empty DataFrame clearly (sklearn fails on it in numpy)."""
+        shape = getattr(X, "shape", None)
+        if hasattr(X, "columns") and shape is not None and 0 in tuple(shape):
+            raise ValueError(
+                f"X is an empty DataFrame (shape={tuple(shape)}); "
+                f"{type(self).__name__} needs at least 1 sample and 1 feature"
+            )
+
     def _validate_X(self, X, *, reset):
+        self._check_frame(X)
         return validate_data(
             self, X, reset=reset, dtype=[np.float32, np.float64], ensure_min_samples=1
         )
 
     def _validate_classification(self, X, y):
+        self._check_frame(X)
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
         check_classification_targets(y)
         classes, y_enc = np.unique(y, return_inverse=True)
@@ -163,10 +174,20 @@ class NeuralEstimatorMixin:
         return X, y_enc
 
     def _validate_regression(self, X, y):
+        self._check_frame(X)
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
         if not np.all(np.isfinite(y)):
             raise ValueError("Input y contains NaN or infinity.")
+        with np.errstate(over="ignore", invalid="ignore"):
+            # The targets are standardised, and variances scaled back by
+            # std(y) ** 2: both must stay finite.
+            spread = np.std(y) ** 2
+        if not np.isfinite(spread):
+            raise ValueError(
+                "Input y has values too large to standardise (the variance of y "
+                "overflows float64); rescale y, e.g. to other units"
+            )
         return X, y
 
     def _seed(self):

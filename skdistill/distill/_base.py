@@ -56,6 +56,9 @@ def _is_regression(est) -> bool:
 class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
     """Shared machinery of the distillers; see the subclasses."""
 
+    #: Whether ``teacher="virtual"`` (teacher-free KD) is accepted.
+    _allows_virtual = False
+
     def _n_heads(self) -> int:
         """Heads of the student; single-headed students keep 1."""
         return 1
@@ -139,6 +142,12 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
                 raise TypeError(
                     f"teacher={self.teacher!r} is not understood; pass an "
                     "estimator, a list of fitted estimators, or 'virtual'"
+                )
+            if not self._allows_virtual:
+                raise TypeError(
+                    "teacher='virtual' (teacher-free KD) is only supported by "
+                    f"KDDistiller; {type(self).__name__} distils a real "
+                    "teacher's members: pass an estimator or a list of them"
                 )
         else:
             T.check_teacher(self.teacher)
@@ -236,7 +245,10 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
 
     def _build_net(self, valid, seed):
         """The untrained student net of the fitted architecture (for loading)."""
-        module = self._build_student(self._n_heads(), seed)
+        # A fitted student knows its heads (Hydra interrupted in its first
+        # stage keeps 1 head, whatever n_heads says).
+        n_heads = getattr(self, "n_heads_", None) or self._n_heads()
+        module = self._build_student(n_heads, seed)
         return self._student_net(module, self._criterion(), valid, seed)
 
     def _fit_student(self, train, valid, seed):

@@ -115,6 +115,8 @@ device_data, accelerator :
         self.device_data = device_data
         self.accelerator = accelerator
 
+    _allows_virtual = True
+
     def _mode(self) -> str:
         if isinstance(self.teacher, str) and self.teacher == "virtual":
             return "virtual"

@@ -1,0 +1,248 @@
+"""Many rows: prediction runs batch by batch, and ``device_data`` plans the fit.
+
+``predict_proba`` and ``predict_uncertainty`` reduce every prediction batch
+as it comes: nothing of shape ``(n_rows, n_members, n_classes)`` is ever
+allocated, whatever the number of rows. Checked two ways: the net's
+``iter_stacked`` is wrapped to count and measure the batches, and
+``tracemalloc`` bounds the peak of numpy allocations during the call.
+"""
+
+import logging
+import math
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification, make_regression
+from sklearn.preprocessing import StandardScaler
+
+from skdistill import EnsembleClassifier, EnsembleRegressor, HydraDistiller
+from skdistill.training import BatchIterator, TensorData
+from skdistill.uncertainty import classification_uncertainty, regression_uncertainty
+
+N_ROWS, N_FEATURES, N_CLASSES, N_MEMBERS = 200_000, 10, 3, 5
+PREDICT_BATCH = 4096
+NET = dict(hidden_layer_sizes=(16,), max_epochs=2, batch_size=64, lr=1e-2)
+NET.update(device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def train_clf():
+    X, y = make_classification(
+        n_samples=300, n_features=N_FEATURES, n_informative=5, n_classes=N_CLASSES,
+        random_state=0,
+    )  # fmt: skip
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def big_X():
+    return np.random.default_rng(0).normal(size=(N_ROWS, N_FEATURES))
+
+
+@pytest.fixture(scope="module")
+def models(train_clf):
+    X, y = train_clf
+    Xr, yr = make_regression(n_samples=300, n_features=N_FEATURES, random_state=0)
+    ens = EnsembleClassifier(n_members=N_MEMBERS, **NET).fit(X, y)
+    reg = EnsembleRegressor(n_members=N_MEMBERS, **NET).fit(Xr, yr)
+    hydra = HydraDistiller(
+        EnsembleClassifier(n_members=N_MEMBERS, **NET), n_heads=N_MEMBERS,
+        core_layer_sizes=(16,), head_layer_sizes=(8,), max_epochs=2, device="cpu",
+        random_state=0,
+    ).fit(X, y)  # fmt: skip
+    for est in (ens, reg, hydra):
+        est.net_.predict_batch_size = PREDICT_BATCH
+    return {"ensemble": ens, "regressor": reg, "hydra": hydra}
+
+
+class BatchSpy:
+    """Wrap a net's ``iter_stacked`` and record every batch's shape."""
+
+    def __init__(self, monkeypatch, net):
+        self.shapes = []
+        original = net.iter_stacked
+
+        def spy(X):
+            for out in original(X):
+                self.shapes.append(out.shape)
+                yield out
+
+        monkeypatch.setattr(net, "iter_stacked", spy)
+
+
+def _numpy_peak(fn):
+    """``fn()`` and the peak of traced (numpy, Python) memory during it, in bytes."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    return result, peak
+
+
+def _nbytes(result):
+    if isinstance(result, dict):
+        return sum(v.nbytes for v in result.values())
+    if isinstance(result, tuple):
+        return sum(v.nbytes for v in result)
+    return result.nbytes
+
+
+@pytest.mark.parametrize(
+    "name, method",
+    [
+        ("ensemble", "predict_proba"),
+        ("ensemble", "predict_uncertainty"),
+        ("ensemble", "predict"),
+        ("regressor", "predict_uncertainty"),
+        ("regressor", "predict"),
+        ("hydra", "predict_proba"),
+        ("hydra", "predict_uncertainty"),
+    ],
+)
+def test_prediction_is_batched(models, big_X, name, method, monkeypatch):
+    est = models[name]
+    n_out = N_CLASSES if name != "regressor" else 2
+    spy = BatchSpy(monkeypatch, est.net_)
+    result, peak = _numpy_peak(lambda: getattr(est, method)(big_X))
+
+    # Every batch is bounded; together they cover every row once.
+    assert len(spy.shapes) == math.ceil(N_ROWS / PREDICT_BATCH)
+    assert all(
+        s[0] <= PREDICT_BATCH and s[1:] == (N_MEMBERS, n_out) for s in spy.shapes
+    )
+    assert sum(s[0] for s in spy.shapes) == N_ROWS
+
+    # No array holding every member's output for every row: that alone would
+    # be N_ROWS * N_MEMBERS * n_out * 8 bytes (float64). The peak is the result
+    # plus a few batches' worth of temporaries.
+    full_stack = N_ROWS * N_MEMBERS * n_out * 8
+    batch_stack = PREDICT_BATCH * N_MEMBERS * n_out * 8
+    assert peak < _nbytes(result) + 20 * batch_stack
+    assert peak < full_stack / 2
+
+
+def test_batched_results_equal_unbatched(models, big_X):
+    """On a subset, the batched reductions equal the all-at-once computation."""
+    X = big_X[:20_000]
+    ens, reg, hydra = models["ensemble"], models["regressor"], models["hydra"]
+
+    for est in (ens, hydra):
+        members = est.predict_members(X)  # (N, n, K), all rows at once
+        np.testing.assert_allclose(
+            est.predict_proba(X), members.mean(axis=0), rtol=1e-12
+        )
+        expected = classification_uncertainty(members)
+        got = est.predict_uncertainty(X)
+        for key in ("total", "aleatoric", "epistemic"):
+            np.testing.assert_allclose(got[key], expected[key], rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(
+            est.predict(X), est.classes_[members.mean(axis=0).argmax(axis=1)]
+        )
+
+    means, variances = reg.predict_members(X)
+    expected = regression_uncertainty(means, variances)
+    got = reg.predict_uncertainty(X)
+    for key in ("total", "aleatoric", "epistemic"):
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-10)
+    mean, std = reg.predict(X, return_std=True)
+    np.testing.assert_allclose(mean, means.mean(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(std**2, expected["total"], rtol=1e-8)
+
+    # The batch size itself does not change the numbers (beyond float32
+    # rounding of a differently blocked matrix product).
+    ens.net_.predict_batch_size = len(X)
+    try:
+        one_batch = ens.predict_proba(X)
+    finally:
+        ens.net_.predict_batch_size = PREDICT_BATCH
+    np.testing.assert_allclose(ens.predict_proba(X), one_batch, rtol=1e-5, atol=1e-7)
+
+
+def test_float32_input_is_not_copied_whole(models, big_X):
+    """float32 input goes to the net without a float64 (or any) full copy."""
+    X32 = big_X.astype(np.float32)
+    est = models["ensemble"]
+    result, peak = _numpy_peak(lambda: est.predict_proba(X32))
+    assert peak < result.nbytes + X32.nbytes / 2
+
+
+def test_default_predict_batch_size_is_bounded(train_clf):
+    X, y = train_clf
+    est = EnsembleClassifier(n_members=50, **{**NET, "max_epochs": 1}).fit(X, y)
+    assert 256 <= est.net_.predict_batch_size <= 65536
+
+
+# ---------------------------------------------------------------- device_data
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda dd: EnsembleClassifier(n_members=3, device_data=dd, **NET),
+        lambda dd: EnsembleClassifier(
+            n_members=3, device_data=dd, bootstrap=True, validation_fraction=0.2, **NET
+        ),
+        lambda dd: HydraDistiller(
+            EnsembleClassifier(n_members=3, **NET), n_heads=2, device_data=dd,
+            core_layer_sizes=(8,), max_epochs=2, device="cpu", random_state=0,
+        ),
+    ],
+    ids=["ensemble", "ensemble_bootstrap_valid", "hydra"],
+)  # fmt: skip
+def test_device_data_settings_give_the_same_model_on_cpu(make, train_clf):
+    X, y = train_clf
+    fitted = {dd: make(dd).fit(X, y) for dd in (True, False, "auto")}
+    reference = fitted[True].predict_proba(X)
+    for dd, est in fitted.items():
+        assert est.data_device_ == "cpu"
+        np.testing.assert_array_equal(est.predict_proba(X), reference, err_msg=str(dd))
+        assert est.history_[:, "train_loss"] == fitted[True].history_[:, "train_loss"]
+
+
+@pytest.mark.parametrize("bad", ["yes", 1.5, None, "cuda"])
+def test_device_data_is_validated(bad, train_clf):
+    X, y = train_clf
+    with pytest.raises(ValueError, match="device_data"):
+        EnsembleClassifier(n_members=2, device_data=bad, **NET).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "setting, free, expected",
+    [
+        ("auto", 10 * 2**30, "cuda:0"),  # fits easily: on the device
+        ("auto", 2**10, "cpu"),  # would not fit: host memory, logged
+        (True, 2**10, "cuda:0"),  # forced onto the device
+        (False, 10 * 2**30, "cpu"),  # forced onto the host
+    ],
+)
+def test_plan_data_decision_on_cuda(setting, free, expected, monkeypatch, caplog):
+    """The planning decision for a CUDA device, with CUDA's memory query faked.
+
+    There is no GPU here: only the decision is tested (where the training
+    tensors would live), not training on a GPU from host memory.
+    """
+    est = EnsembleClassifier(device_data=setting)
+    est.device_ = "cuda:0"
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, free))
+    X = np.zeros((1000, 10))
+    with caplog.at_level(logging.INFO, logger="skdistill"):
+        est._plan_data(X, np.zeros(1000))
+    assert est.data_device_ == expected
+    logged = any("host memory" in r.getMessage() for r in caplog.records)
+    assert logged == (setting == "auto" and expected == "cpu")
+
+
+def test_host_data_batches_go_to_the_device():
+    """With data in host memory, the iterator moves each batch to the net's device.
+
+    ``meta`` stands in for a GPU: the batches land there, the data stays put.
+    """
+    data = TensorData(torch.arange(10.0).reshape(5, 2), torch.arange(5))
+    batches = list(BatchIterator(data, 2, device="meta", dtype=torch.float32))
+    assert [b[0].device.type for b in batches] == ["meta"] * 3
+    assert [len(b[0]) for b in batches] == [2, 2, 1]
+    assert data.X.device.type == "cpu"
