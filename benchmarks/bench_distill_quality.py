@@ -29,6 +29,7 @@ from collections import defaultdict
 
 import numpy as np
 import pandas as pd
+import torch
 from _common import machine, markdown_table, update_results
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
@@ -255,7 +256,15 @@ def main(argv=None):
     parser.add_argument("--members", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (1: these networks are small, and one thread "
+        "keeps timings stable on a shared machine)",
+    )
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     if args.quick:
         args.seeds, args.members, args.epochs = 1, 4, 2
         args.datasets = ["spiral", "toy regression", "breast_cancer"]
@@ -263,7 +272,8 @@ def main(argv=None):
     sections = [
         f"Ensemble of N={args.members} MLPs (128-64), students with a 128 core and "
         f"64-unit heads, Adam lr 3e-3, batch 128, {args.epochs} epochs, "
-        f"{args.seeds} seeds (mean ± std). Measured on: {machine()}.\n"
+        f"{args.seeds} seeds (mean ± std), {args.threads} torch thread(s). "
+        f"Measured on: {machine()}.\n"
     ]
     for name in args.datasets:
         per_seed = []
@@ -276,6 +286,8 @@ def main(argv=None):
         headers, rows = summarise(per_seed)
         sections.append(f"### {name}\n\n{markdown_table(headers, rows)}\n")
         print(sections[-1], flush=True)
+        if not args.quick:  # keep what is done, should a long run be stopped
+            update_results("distill_quality", "\n".join(sections))
     headers, rows = cross_quality(seeds, args.epochs, args.quick)
     sections.append(
         "### cross-quality: breast_cancer, the student sees 10 of 30 features\n\n"

@@ -104,7 +104,7 @@ def bare_vectorised(Xd, yd, n_members, epochs, device):
             opt.step()
 
 
-def run(n_rows, members, epochs, seq_members, device):
+def run(n_rows, members, epochs, seq_members, device, repeats=1):
     X, y = make_data(n_rows)
     Xd, yd = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
     # Warm-up: first calls pay for allocations, thread pools, CUDA context.
@@ -118,10 +118,16 @@ def run(n_rows, members, epochs, seq_members, device):
     for n_members in members:
         seq = min(n_members, seq_members)
         work = n_rows * epochs
-        t_ours = timed(partial(ours, X, y, n_members, epochs, device), device)
-        t_a = timed(partial(skorch_sequential, X, y, seq, epochs, device), device)
-        t_b = timed(partial(plain_loop, Xd, yd, seq, epochs, device), device)
-        t_c = timed(partial(bare_vectorised, Xd, yd, n_members, epochs, device), device)
+        calls = [
+            partial(ours, X, y, n_members, epochs, device),
+            partial(skorch_sequential, X, y, seq, epochs, device),
+            partial(plain_loop, Xd, yd, seq, epochs, device),
+            partial(bare_vectorised, Xd, yd, n_members, epochs, device),
+        ]
+        # Round-robin repeats, median per method: drift in the machine's load
+        # hits every method alike instead of whichever ran during it.
+        times = [[timed(call, device) for call in calls] for _ in range(repeats)]
+        t_ours, t_a, t_b, t_c = np.median(np.array(times), axis=0)
         r_ours, r_a = n_members * work / t_ours, seq * work / t_a
         r_b, r_c = seq * work / t_b, n_members * work / t_c
         rows.append([
@@ -141,20 +147,29 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--members", type=int, nargs="+", default=[5, 10, 50])
     parser.add_argument("--seq-members", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
-        args.rows, args.members, args.seq_members = 1024, [2, 4], 1
+        args.rows, args.members, args.seq_members, args.repeats = 1024, [2, 4], 1, 1
     headers = [
         "N", "ours", "(a) skorch, one by one", "(b) plain loop", "(c) bare vectorised",
         "ours / (a)", "ours / (b)", "ours / (c)",
     ]  # fmt: skip
-    rows = run(args.rows, args.members, args.epochs, args.seq_members, args.device)
+    rows = run(
+        args.rows,
+        args.members,
+        args.epochs,
+        args.seq_members,
+        args.device,
+        args.repeats,
+    )
     table = markdown_table(headers, rows)
     where = machine() if args.device == "cpu" else f"{machine()} (device {args.device})"
     text = (
         f"Member-samples per second, MLP {N_FEATURES}-256-256-{N_CLASSES}, batch "
-        f"{BATCH}, {args.rows:,} rows, {args.epochs} epoch(s), device `{args.device}`. "
+        f"{BATCH}, {args.rows:,} rows, {args.epochs} epoch(s), device `{args.device}`, "
+        f"median of {args.repeats} round-robin repeats. "
         f"Measured on: {where}.\n\n{table}\n"
     )
     print(text)

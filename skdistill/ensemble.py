@@ -254,6 +254,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         ``module(in_features, out_features)`` to build each member instead of
         an MLP; members are stacked with ``torch.func`` and run under ``vmap``.
     {_COMMON_PARAMS_DOC}
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -405,6 +406,7 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
         As for :class:`EnsembleClassifier`; ``out_features`` is 2 (mean and
         raw variance).
     {_COMMON_PARAMS_DOC}
+
     Attributes
     ----------
     n_features_in_, feature_names_in_, net_, history_ :

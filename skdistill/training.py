@@ -250,8 +250,10 @@ class _StopOnNonFiniteLoss(Callback):
 class StackedNet(NeuralNet):
     """skorch ``NeuralNet`` for stacked modules and on-device tensor data.
 
-    Parameters beyond skorch's
-    --------------------------
+    Parameters
+    ----------
+    (beyond skorch's ``NeuralNet`` parameters)
+
     n_members : int or None
         Give each member its own shuffle (ensembles); None shares the order
         (students).

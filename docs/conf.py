@@ -1,0 +1,211 @@
+"""Sphinx configuration for the skdistill documentation.
+
+Build (CI runs the first; the second also executes the gallery)::
+
+    python -m sphinx -W --keep-going -b html -D plot_gallery=0 docs docs/_build/html
+    python -m sphinx -W --keep-going -b html -D plot_gallery=1 docs docs/_build/html
+
+The build never touches the network: intersphinx reads the small inventories in
+``docs/_inv``, written by ``docs/make_inventories.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+
+try:  # an installed skdistill (CI installs it with pip install -e) ...
+    import skdistill
+except ImportError:  # ... or the checkout this file lives in
+    sys.path.insert(0, str(ROOT))
+    import skdistill
+
+# ----------------------------------------------------------------------------- project
+project = "skdistill"
+author = "the skdistill developers"
+copyright = "the skdistill developers"
+release = skdistill.__version__
+version = ".".join(release.split(".")[:2])
+
+# ----------------------------------------------------------------------------- general
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "_inv", "**.ipynb_checkpoints", "generated/*.inc"]
+default_role = "literal"
+# Every cross-reference must resolve, to our own pages or to an inventory in
+# docs/_inv: with -W a broken link fails the build.
+nitpicky = True
+# Private helpers a docstring names (they have no page of their own).
+nitpick_ignore = [("py:func", "_digamma")]
+
+# ----------------------------------------------------------------------------- API pages
+autosummary_generate = True
+autosummary_ignore_module_all = False
+# Signatures without annotations: the numpydoc sections give the types.
+autodoc_typehints = "none"
+autodoc_default_options = {"member-order": "groupwise"}
+# An override without a docstring stays without one: otherwise torch's
+# ``Module.forward`` text would appear under every module's ``forward``.
+autodoc_inherit_docstrings = False
+
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_attributes_as_param_list = True
+numpydoc_xref_param_type = False
+
+# ----------------------------------------------------------------------------- intersphinx
+# Local inventories only (see make_inventories.py): each lists just the external
+# names these pages link to, with their public documentation URLs.
+_INVENTORIES = {
+    "python": "https://docs.python.org/3/",
+    "numpy": "https://numpy.org/doc/stable/",
+    "sklearn": "https://scikit-learn.org/stable/",
+    "torch": "https://docs.pytorch.org/docs/stable/",
+    "skorch": "https://skorch.readthedocs.io/en/stable/",
+    "pandas": "https://pandas.pydata.org/docs/",
+    "joblib": "https://joblib.readthedocs.io/en/stable/",
+    "matplotlib": "https://matplotlib.org/stable/",
+}
+intersphinx_mapping = {
+    name: (url, str(DOCS / "_inv" / f"{name}.inv"))
+    for name, url in _INVENTORIES.items()
+}
+intersphinx_disabled_reftypes = ["std:doc"]
+
+# ----------------------------------------------------------------------------- gallery
+# sphinx-gallery runs the examples in this process. Their small networks train
+# fastest on one PyTorch thread: on a shared CPU more threads wait for each
+# other far longer than they compute (tests/test_docs.py runs them alike).
+torch.set_num_threads(1)
+
+sphinx_gallery_conf = {
+    "examples_dirs": "examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "within_subsection_order": "ExampleTitleSortKey",
+    "doc_module": ("skdistill",),
+    "backreferences_dir": "generated/backreferences",
+    "abort_on_example_error": True,
+    "remove_config_comments": True,
+    "show_memory": False,
+    "download_all_examples": False,
+    "image_scrapers": ("matplotlib",),
+}
+
+# ----------------------------------------------------------------------------- HTML
+html_theme = "alabaster"
+html_title = f"skdistill {release}"
+html_static_path = []
+html_theme_options = {
+    "description": "Deep ensembles and uncertainty-preserving distillation, "
+    "as scikit-learn estimators",
+    "fixed_sidebar": True,
+    "page_width": "1100px",
+    "sidebar_width": "230px",
+}
+html_sidebars = {
+    "**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]
+}
+
+
+# ----------------------------------------------------------------------------- benchmarks
+def _write_benchmark_include() -> None:
+    """``generated/benchmark_results.inc``: RESULTS.md as it is, or a note."""
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    out = DOCS / "generated" / "benchmark_results.inc"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if results.is_file():
+        # A path starting with "/" is relative to the source folder, docs/.
+        text = (
+            "The file as the benchmark scripts last wrote it:\n\n"
+            ".. literalinclude:: /../benchmarks/RESULTS.md\n"
+            "   :language: markdown\n"
+        )
+    else:
+        text = (
+            ".. note::\n\n"
+            "   ``benchmarks/RESULTS.md`` has not been written in this checkout yet. "
+            "Run the benchmark scripts (without ``--quick``) to produce it.\n"
+        )
+    if not out.is_file() or out.read_text() != text:
+        out.write_text(text)
+
+
+_write_benchmark_include()
+
+
+# ----------------------------------------------------------------------------- docstrings
+_SHAPE = re.compile(r"of shape \(([^)]*)\)")
+_TRAILING_UNDERSCORE = re.compile(r"(?<![`\w])([A-Za-z]\w*_)(?![\w`])")
+_SECTIONS = {
+    "Parameters",
+    "Attributes",
+    "Returns",
+    "Yields",
+    "Raises",
+    "Warns",
+    "See Also",
+    "Notes",
+    "References",
+    "Examples",
+}
+
+
+def _tidy_docstring(app, what, name, obj, options, lines) -> None:
+    """Small repairs to a docstring before numpydoc reads it.
+
+    - A section title must follow a blank line, or numpydoc reads it as
+      part of the paragraph before (a docstring assembled from pieces can
+      lose that line): one is inserted where it is missing.
+    - A section numpydoc does not know is dropped with its content, so
+      ``Parameters beyond skorch's`` becomes ``Parameters``.
+    - In reStructuredText a word ending in ``_`` is a link to a target of
+      that name, so the scikit-learn style ``ndarray of shape
+      (n_features_in_,)`` would be a broken link: such names are quoted.
+    """
+    fixed = []
+    for i, line in enumerate(lines):
+        title = line.strip()
+        underline = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        is_title = bool(underline) and set(underline) == {"-"}
+        if is_title and title.startswith("Parameters ") and title not in _SECTIONS:
+            # "Parameters beyond skorch's": numpydoc would drop an unknown
+            # section with everything in it.
+            line = line.replace(title, "Parameters")
+            lines[i + 1] = lines[i + 1].replace(underline, "-" * len("Parameters"))
+            title = "Parameters"
+        if is_title and title in _SECTIONS and fixed and fixed[-1].strip():
+            fixed.append("")
+        fixed.append(_SHAPE.sub(_quote_shape, line))
+    lines[:] = fixed
+
+
+def _quote_shape(match) -> str:
+    inner = _TRAILING_UNDERSCORE.sub(r"`\1`", match.group(1))
+    return f"of shape ({inner})"
+
+
+# numpydoc also parses the raw docstring for signatures, and warns there about
+# the section that _tidy_docstring renames for the page itself.
+warnings.filterwarnings(
+    "ignore", message="Unknown section Parameters Beyond", category=UserWarning
+)
+
+
+def setup(app):
+    # Before numpydoc's own handler (priority 500) rewrites the docstring.
+    app.connect("autodoc-process-docstring", _tidy_docstring, priority=400)

@@ -1,0 +1,93 @@
+"""``python -m skdistill``, run as a user runs it: in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from sklearn.datasets import load_iris
+
+MODELS = ("ensemble (N=3)", "Hydra+ (M=2)", "Hydra (M=2)", "KD", "EnDD")
+COLUMNS = ("accuracy", "NLL", "ECE", "Brier", "mean epistemic", "params")
+
+
+def run_demo(*args, cwd):
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
+    return subprocess.run(
+        [sys.executable, "-m", "skdistill", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def assert_one_line_error(result, *words):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:")
+    for word in words:
+        assert word in lines[0]
+
+
+def test_help_explains_the_options(tmp_path):
+    result = run_demo("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # argparse wraps lines
+    for option in (
+        "--dataset",
+        "--target",
+        "--n-members",
+        "--n-heads",
+        "--epochs",
+        "--device",
+        "--output",
+    ):
+        assert option in text
+    assert "CSV" in text
+    assert "breast_cancer" in text and "digits" in text
+    assert "cuda" in text
+
+
+def test_missing_csv_is_a_one_line_error(tmp_path):
+    result = run_demo("--dataset", "no_such_file.csv", cwd=tmp_path)
+    assert_one_line_error(result, "no_such_file.csv")
+
+
+def test_missing_target_column_is_a_one_line_error(tmp_path):
+    (tmp_path / "data.csv").write_text("a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n")
+    result = run_demo("--dataset", "data.csv", "--target", "species", cwd=tmp_path)
+    assert_one_line_error(result, "species", "label")
+
+
+def test_tiny_run_prints_the_table_and_writes_the_plot(tmp_path):
+    """A CSV with string labels in a column that is not the last one.
+
+    (The default data set goes through the same code after loading; every
+    subprocess costs seconds of imports, so the tests start few of them.)
+    """
+    pytest.importorskip("matplotlib")
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    names = dict(enumerate(["setosa", "versicolor", "virginica"]))
+    frame = X.assign(species=y.map(names))[["species", *X.columns]]
+    frame.to_csv(tmp_path / "iris.csv", index=False)
+    data = ["--dataset", "iris.csv", "--target", "species"]
+    settings = ["--n-members", "3", "--n-heads", "2", "--epochs", "2"]
+    result = run_demo(*data, *settings, "--output", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for model in MODELS:
+        assert model in result.stdout
+    for column in COLUMNS:
+        assert column in result.stdout
+    # One progress line per model fitted, on stderr.
+    assert result.stderr.count("fitting the ensemble") == 1
+    assert result.stderr.count("distilling:") == len(MODELS) - 1
+    plot = tmp_path / "out" / "reliability.png"
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "KD" in (tmp_path / "out" / "table.txt").read_text()
+    assert "iris.csv: 105 training rows, 45 test rows" in result.stdout
