@@ -342,7 +342,13 @@ def plot_decision_and_uncertainty(
         alpha=0.35,
         shading="auto",
     )
-    mesh = axes[1].pcolormesh(xx, yy, epistemic, cmap="viridis", shading="auto")
+    # Uncertainty is never negative: the scale starts at 0, and a model with
+    # none at all (a one-head student) gets a short scale from 0, not one
+    # centred on 0.
+    top = float(np.max(epistemic)) if np.max(epistemic) > 0 else 1e-3
+    mesh = axes[1].pcolormesh(
+        xx, yy, epistemic, cmap="viridis", shading="auto", vmin=0.0, vmax=top
+    )
     axes[1].figure.colorbar(mesh, ax=axes[1], label="epistemic (nats)")
     for a in axes:
         a.scatter(

@@ -266,6 +266,27 @@ def test_decision_and_uncertainty_maps(tmp_path):
     assert fig.axes[2].get_ylabel() == "epistemic (nats)"
 
 
+def test_uncertainty_scale_starts_at_zero_even_without_uncertainty():
+    """A one-head student has no epistemic uncertainty: the scale is [0, small]."""
+    from matplotlib.collections import QuadMesh
+
+    from skdistill.plotting import plot_decision_and_uncertainty
+
+    class OneHead(FakeClassifier):
+        def predict_members(self, X):
+            return super().predict_members(X)[:1]
+
+    X = np.random.default_rng(4).uniform(-2, 2, size=(20, 2))
+    y = np.where(X.sum(axis=1) > 0, "right", "left")
+    for model in (OneHead(), FakeClassifier()):
+        axes = plot_decision_and_uncertainty(model, X, y, grid_resolution=8)
+        mesh = next(c for c in axes[1].collections if isinstance(c, QuadMesh))
+        values = np.asarray(mesh.get_array())
+        assert mesh.norm.vmin == 0.0
+        assert mesh.norm.vmax == pytest.approx(max(values.max(), 1e-3))
+        assert mesh.norm.vmax > 0
+
+
 def test_decision_map_keeps_feature_names():
     pd = pytest.importorskip("pandas")
     from skdistill.plotting import plot_decision_and_uncertainty
