@@ -11,9 +11,7 @@ The build never touches the network: intersphinx reads the small inventories in
 
 from __future__ import annotations
 
-import re
 import sys
-import warnings
 from pathlib import Path
 
 import torch
@@ -146,66 +144,3 @@ def _write_benchmark_include() -> None:
 
 
 _write_benchmark_include()
-
-
-# ----------------------------------------------------------------------------- docstrings
-_SHAPE = re.compile(r"of shape \(([^)]*)\)")
-_TRAILING_UNDERSCORE = re.compile(r"(?<![`\w])([A-Za-z]\w*_)(?![\w`])")
-_SECTIONS = {
-    "Parameters",
-    "Attributes",
-    "Returns",
-    "Yields",
-    "Raises",
-    "Warns",
-    "See Also",
-    "Notes",
-    "References",
-    "Examples",
-}
-
-
-def _tidy_docstring(app, what, name, obj, options, lines) -> None:
-    """Small repairs to a docstring before numpydoc reads it.
-
-    - A section title must follow a blank line, or numpydoc reads it as
-      part of the paragraph before (a docstring assembled from pieces can
-      lose that line): one is inserted where it is missing.
-    - A section numpydoc does not know is dropped with its content, so
-      ``Parameters beyond skorch's`` becomes ``Parameters``.
-    - In reStructuredText a word ending in ``_`` is a link to a target of
-      that name, so the scikit-learn style ``ndarray of shape
-      (n_features_in_,)`` would be a broken link: such names are quoted.
-    """
-    fixed = []
-    for i, line in enumerate(lines):
-        title = line.strip()
-        underline = lines[i + 1].strip() if i + 1 < len(lines) else ""
-        is_title = bool(underline) and set(underline) == {"-"}
-        if is_title and title.startswith("Parameters ") and title not in _SECTIONS:
-            # "Parameters beyond skorch's": numpydoc would drop an unknown
-            # section with everything in it.
-            line = line.replace(title, "Parameters")
-            lines[i + 1] = lines[i + 1].replace(underline, "-" * len("Parameters"))
-            title = "Parameters"
-        if is_title and title in _SECTIONS and fixed and fixed[-1].strip():
-            fixed.append("")
-        fixed.append(_SHAPE.sub(_quote_shape, line))
-    lines[:] = fixed
-
-
-def _quote_shape(match) -> str:
-    inner = _TRAILING_UNDERSCORE.sub(r"`\1`", match.group(1))
-    return f"of shape ({inner})"
-
-
-# numpydoc also parses the raw docstring for signatures, and warns there about
-# the section that _tidy_docstring renames for the page itself.
-warnings.filterwarnings(
-    "ignore", message="Unknown section Parameters Beyond", category=UserWarning
-)
-
-
-def setup(app):
-    # Before numpydoc's own handler (priority 500) rewrites the docstring.
-    app.connect("autodoc-process-docstring", _tidy_docstring, priority=400)

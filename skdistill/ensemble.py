@@ -259,7 +259,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     ----------
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Defined when ``X`` has string column names.
     net_ : skdistill.training.StackedNet
         The fitted skorch net.

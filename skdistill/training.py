@@ -250,10 +250,10 @@ class _StopOnNonFiniteLoss(Callback):
 class StackedNet(NeuralNet):
     """skorch ``NeuralNet`` for stacked modules and on-device tensor data.
 
+    It takes every parameter of skorch's ``NeuralNet``, plus those below.
+
     Parameters
     ----------
-    (beyond skorch's ``NeuralNet`` parameters)
-
     n_members : int or None
         Give each member its own shuffle (ensembles); None shares the order
         (students).
@@ -381,16 +381,11 @@ class StackedNet(NeuralNet):
         """The current (1-based) epoch number."""
         return len(self.history)
 
-    def predict_stacked(self, X) -> np.ndarray:
-        """Stacked outputs ``(n_rows, n_stack, n_out)`` as float32 numpy, in batches."""
-        return self.forward(X, training=False).numpy()
-
     def iter_stacked(self, X):
         """Yield the stacked outputs of each prediction batch as float32 numpy.
 
-        Unlike :meth:`predict_stacked` nothing is concatenated, so a caller
-        that reduces every batch (to the members' mean, say) never holds the
-        outputs of all rows at once.
+        Nothing is concatenated, so a caller that reduces every batch (to the
+        members' mean, say) never holds the outputs of all rows at once.
         """
         for out in self.forward_iter(X, training=False, device="cpu"):
             yield out.numpy()

@@ -2,7 +2,7 @@
 
 The examples are run in this process (``runpy``), each in an empty working
 folder, with matplotlib's Agg backend; each must draw at least one figure.
-PyTorch is limited to one thread meanwhile: the examples train small
+PyTorch runs on one thread (tests/conftest.py): the examples train small
 networks, for which more threads on a shared CPU cost more than they bring.
 
 The Sphinx build itself is not run here (it takes longer than these tests
@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -39,16 +38,6 @@ DOCUMENTED_MODULES = [
     "skdistill.nn.criteria",
     "skdistill.distill",
 ]
-
-
-@pytest.fixture
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_there_are_examples():
@@ -75,7 +64,7 @@ def test_example_has_gallery_layout(path):
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.stem)
-def test_example_runs_and_draws(path, tmp_path, monkeypatch, one_torch_thread):
+def test_example_runs_and_draws(path, tmp_path, monkeypatch):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -27,14 +26,9 @@ def test_readme_has_python_code():
 def test_readme_code_runs(index, tmp_path, monkeypatch):
     code = python_blocks()[index]
     monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small networks: one thread is faster on a busy CPU
     out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            exec(compile(code, f"README.md[python block {index}]", "exec"), {})
-    finally:
-        torch.set_num_threads(threads)
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, f"README.md[python block {index}]", "exec"), {})
     printed = out.getvalue()
     if index == 0:
         found = re.findall(
