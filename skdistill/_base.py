@@ -259,6 +259,18 @@ class NeuralEstimatorMixin:
                     print(msg)
         self.data_device_ = str(device) if on_device else "cpu"
 
+    # ------------------------------------------------------- regression scale
+    def _fit_target_scale(self, y) -> None:
+        """Record ``y_mean_`` and ``y_scale_``: the net trains on standardised y."""
+        self.y_mean_ = float(np.mean(y))
+        scale = float(np.std(y))
+        self.y_scale_ = scale if scale > 0 else 1.0
+
+    def _stacked_gaussians(self, out):
+        """Stacked ``(n, M, 2)`` outputs -> (means, variances) in y's units, ``(M, n)``."""
+        means = out[..., 0].T * self.y_scale_ + self.y_mean_
+        return means, out[..., 1].T * self.y_scale_**2
+
     def _to_device(self, array, dtype=torch.float32):
         device = getattr(self, "data_device_", None) or self.device_
         return _host_tensor(array).to(device=device, dtype=dtype)
@@ -455,6 +467,13 @@ def _host_tensor(array, dtype=None) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*not writ.*", category=UserWarning)
         return torch.from_numpy(array)
+
+
+def stacked_probabilities(logits: np.ndarray) -> np.ndarray:
+    """Stacked ``(n, M, K)`` logits -> member probabilities ``(M, n, K)``."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=-1, keepdims=True)).transpose(1, 0, 2)
 
 
 def _allocate_like(part, n):

@@ -11,7 +11,13 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 from skorch.helper import predefined_split
 
-from ._base import NeuralEstimatorMixin, _check_float, _check_int, predict_batch_rows
+from ._base import (
+    NeuralEstimatorMixin,
+    _check_float,
+    _check_int,
+    predict_batch_rows,
+    stacked_probabilities,
+)
 from .nn.criteria import EnsembleCriterion
 from .nn.modules import StackedEnsemble
 from .training import TensorData, seeded
@@ -177,9 +183,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         stratify = self._task == "classification"
         X_tr, y_tr, X_va, y_va = self._split(X, y, seed, stratify)
         if self._task == "regression" and not warm:
-            self.y_mean_ = float(np.mean(y_tr))
-            scale = float(np.std(y_tr))
-            self.y_scale_ = scale if scale > 0 else 1.0
+            self._fit_target_scale(y_tr)
         t_tr, dtype = self._targets(y_tr)
         self._plan_data(X, y)
         train = TensorData(self._to_device(X_tr), self._to_device(t_tr, dtype))
@@ -354,7 +358,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         return self._fit(X, y)
 
     def _members(self, logits):
-        return _softmax(logits).transpose(1, 0, 2)
+        return stacked_probabilities(logits)
 
     def predict_members(self, X) -> np.ndarray:
         """Class probabilities of every member, ``(n_members, n_samples, n_classes)``."""
@@ -445,9 +449,7 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
         return self._fit(X, y)
 
     def _members(self, out):
-        means = out[..., 0].T * self.y_scale_ + self.y_mean_
-        variances = out[..., 1].T * self.y_scale_**2
-        return means, variances
+        return self._stacked_gaussians(out)
 
     def predict_members(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Every member's mean and variance, each ``(n_members, n_samples)``."""
@@ -473,9 +475,3 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
         return self._predict_stacked(
             X, lambda out: regression_uncertainty(*self._members(out))
         )
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)

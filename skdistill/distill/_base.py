@@ -25,6 +25,7 @@ from .._base import (
     NeuralEstimatorMixin,
     _check_sizes,
     predict_batch_rows,
+    stacked_probabilities,
 )
 from ..nn.modules import MultiHeadStudent
 from ..training import TensorData, seeded
@@ -186,9 +187,7 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         self._check_common_params()
         self._check_params()
         if self.task_ == "regression":
-            self.y_mean_ = float(np.mean(y_student))
-            scale = float(np.std(y_student))
-            self.y_scale_ = scale if scale > 0 else 1.0
+            self._fit_target_scale(y_student)
             y_student = (y_student - self.y_mean_) / self.y_scale_
         teacher_out = None
         if not (isinstance(self.teacher, str) and self.teacher == "virtual"):
@@ -275,11 +274,8 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
 
     def _members(self, out):
         if self.task_ == "classification":
-            z = out - out.max(axis=-1, keepdims=True)
-            p = np.exp(z)
-            return (p / p.sum(axis=-1, keepdims=True)).transpose(1, 0, 2)
-        means = out[..., 0].T * self.y_scale_ + self.y_mean_
-        return means, out[..., 1].T * self.y_scale_**2
+            return stacked_probabilities(out)
+        return self._stacked_gaussians(out)
 
     def predict_members(self, X):
         """Per-head predictions.
