@@ -660,3 +660,30 @@ def test_public_names_are_exported():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert callable(metrics.ece_scorer)
+
+
+# ------------------------------------------------------------- epistemic_ratio
+def test_epistemic_ratio_is_the_ratio_of_means_and_sees_scale():
+    rng = np.random.default_rng(0)
+    u = rng.uniform(0.01, 1.0, size=200)
+    # A student ten times smaller everywhere ranks perfectly but keeps a tenth.
+    assert metrics.uncertainty_rank_agreement(u, u / 10) == pytest.approx(1.0)
+    assert metrics.epistemic_ratio(u, u / 10) == pytest.approx(0.1)
+    assert metrics.epistemic_ratio(u, 3 * u) == pytest.approx(3.0)
+    assert metrics.epistemic_ratio(u, np.zeros_like(u)) == 0.0
+    v = rng.uniform(0, 1, size=200)
+    assert metrics.epistemic_ratio(u, v) == pytest.approx(v.sum() / u.sum())
+
+
+@pytest.mark.parametrize(
+    "u_t, u_s, match",
+    [
+        ([0.0, 0.0], [0.1, 0.2], "undefined"),
+        ([0.1, 0.2], [0.1], "same length"),
+        ([0.1, -0.2], [0.1, 0.2], "non-negative"),
+        ([0.1, np.nan], [0.1, 0.2], "NaN"),
+    ],
+)
+def test_epistemic_ratio_rejects_bad_input(u_t, u_s, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.epistemic_ratio(u_t, u_s)

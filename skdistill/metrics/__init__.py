@@ -7,7 +7,8 @@ with sklearn-style signatures ``metric(y_true, y_proba, *, options)``.
   :func:`expected_calibration_error`, :func:`classwise_expected_calibration_error`.
 - Ensembles (member probabilities ``(n_members, n_samples, n_classes)``):
   :func:`mutual_information`, :func:`disagreement`, :func:`ensemble_kl`.
-- Student versus teacher: :func:`uncertainty_tv`, :func:`uncertainty_rank_agreement`;
+- Student versus teacher: :func:`uncertainty_tv`, :func:`uncertainty_rank_agreement`,
+  :func:`epistemic_ratio` (the size, which rank measures hide);
   out-of-distribution detection: :func:`ood_auroc`.
 - Regression: :func:`gaussian_nll`, :func:`mixture_nll`, :func:`interval_coverage`,
   :func:`gaussian_crps`.
@@ -24,6 +25,7 @@ from ._classification import (
 from ._ensemble import (
     disagreement,
     ensemble_kl,
+    epistemic_ratio,
     mutual_information,
     ood_auroc,
     uncertainty_rank_agreement,
@@ -39,6 +41,7 @@ __all__ = [
     "disagreement",
     "ece_scorer",
     "ensemble_kl",
+    "epistemic_ratio",
     "expected_calibration_error",
     "gaussian_crps",
     "gaussian_nll",

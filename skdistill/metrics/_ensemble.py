@@ -275,6 +275,58 @@ def uncertainty_rank_agreement(u_teacher: ArrayLike, u_student: ArrayLike) -> fl
     return float(np.clip(rho, -1.0, 1.0))
 
 
+def epistemic_ratio(u_teacher: ArrayLike, u_student: ArrayLike) -> float:
+    """Size of a student's uncertainty relative to its teacher's.
+
+    The ratio of the means, :math:`\\bar u_S / \\bar u_T`, over the same
+    inputs. Rank measures (:func:`uncertainty_rank_agreement`,
+    :func:`ood_auroc`) are blind to scale: a student whose epistemic
+    uncertainty is ten times smaller than its teacher's everywhere ranks the
+    inputs perfectly. This is the number that shows it. 1 means the same
+    size; call it once on test data and once on shifted or
+    out-of-distribution data to see whether the student keeps the teacher's
+    rise away from the training data.
+
+    Parameters
+    ----------
+    u_teacher : array-like of shape (n_samples,)
+        Uncertainty of the reference model (for instance the ensemble's
+        epistemic part from ``predict_uncertainty``), non-negative.
+    u_student : array-like of shape (n_samples,)
+        Uncertainty of the model compared with it, on the same inputs.
+
+    Returns
+    -------
+    ratio : float
+        Non-negative; 0 for a student with no epistemic uncertainty.
+
+    Raises
+    ------
+    ValueError
+        On NaN or infinity, negative values, inputs of different lengths, or a
+        teacher whose mean uncertainty is 0 (the ratio is undefined).
+
+    Examples
+    --------
+    >>> from skdistill.metrics import epistemic_ratio
+    >>> epistemic_ratio([0.1, 0.3], [0.05, 0.15])
+    0.5
+    """
+    a = _check_scores(u_teacher, "u_teacher")
+    b = _check_scores(u_student, "u_student")
+    if a.shape != b.shape:
+        raise ValueError(
+            f"u_teacher and u_student must have the same length; got {a.shape[0]} "
+            f"and {b.shape[0]}."
+        )
+    if np.any(a < 0) or np.any(b < 0):
+        raise ValueError("uncertainties must be non-negative.")
+    mean_t = float(np.mean(a))
+    if mean_t <= 0:
+        raise ValueError("the teacher's mean uncertainty is 0: the ratio is undefined.")
+    return float(np.mean(b)) / mean_t
+
+
 def ood_auroc(scores_in: ArrayLike, scores_out: ArrayLike) -> float:
     """Area under the ROC curve for telling out-of-distribution inputs apart.
 
