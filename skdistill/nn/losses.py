@@ -99,6 +99,19 @@ def _sample_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return F.cross_entropy(logits, y, reduction="none")
 
 
+def _masked_mean(values: torch.Tensor, labelled: torch.Tensor | None) -> torch.Tensor:
+    """Mean of per-sample ``values`` over the labelled rows (all rows if None).
+
+    Extra rows (teacher outputs but no label) take no part in a ground-truth
+    term. Computed with a weighted sum, not indexing, so it never waits for
+    the device; a batch without labelled rows gives 0.
+    """
+    if labelled is None:
+        return values.mean()
+    w = labelled.to(values.dtype)
+    return (values * w).sum() / w.sum().clamp_min(1.0)
+
+
 def _split_gaussian(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if out.shape[-1] != 2:
         raise ValueError(
@@ -276,7 +289,11 @@ def head_member_map(n_members: int, n_heads: int) -> tuple[torch.Tensor, torch.T
     return pairs % n_members, pairs % n_heads
 
 
-def hydra_correctness(student_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def hydra_correctness(
+    student_logits: torch.Tensor,
+    y: torch.Tensor,
+    labelled: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Hydra+ L1: every head's cross-entropy with the labels, averaged over heads.
 
     .. math:: \\mathcal{L}_1 = \\frac{1}{M} \\sum_m \\mathrm{CE}(z_S^m, y)
@@ -285,12 +302,22 @@ def hydra_correctness(student_logits: torch.Tensor, y: torch.Tensor) -> torch.Te
     ----------
     student_logits : Tensor of shape (B, M, K)
     y : LongTensor of shape (B,)
+    labelled : BoolTensor of shape (B,), default=None
+        Rows that have a label; the others (extra rows, any label value) are
+        left out of the mean. None: every row.
 
     Returns
     -------
     loss : scalar Tensor
     """
-    return member_cross_entropy(student_logits, y)
+    if labelled is None:
+        return member_cross_entropy(student_logits, y)
+    y = torch.where(labelled, y, torch.zeros_like(y))
+    batch, n, _ = student_logits.shape
+    ce = F.cross_entropy(
+        student_logits.transpose(1, 2), _member_labels(y, batch, n), reduction="none"
+    )
+    return _masked_mean(ce.mean(dim=1), labelled)
 
 
 def hydra_aggregation(
@@ -357,20 +384,22 @@ def hydra_diversity(head_weights: list[torch.Tensor]) -> torch.Tensor:
     """Hydra+ L4: how aligned the heads' weight vectors are (lower = more diverse).
 
     For every head layer ``l`` with weights ``W_l`` of shape ``(M, in, out)``,
-    head ``m``'s incoming weight vector of output unit ``r`` is
-    ``theta_{m,l,r} = W_l[m, :, r]`` and ``bar theta_{l,r}`` is its mean over heads:
+    head ``m``'s incoming weight vector of unit ``r`` is ``theta_{m,l,r} =
+    W_l[m, :, r]``. Each head is compared with every other head, unit by
+    unit, and only alignment is penalised:
 
-    .. math:: \\mathcal{L}_4 = \\frac{1}{L} \\sum_l \\frac{1}{M\\,R_l}
-        \\sum_{m, r} \\frac{1 + \\cos(\\bar\\theta_{l,r}, \\theta_{m,l,r})}{2},
-        \\qquad \\cos(a, b) = \\frac{a \\cdot b}
-        {\\sqrt{(\\|a\\|^2 + \\epsilon)(\\|b\\|^2 + \\epsilon)}}
+    .. math:: \\mathcal{L}_4 = \\sum_l \\sum_r \\sum_m \\frac{1}{M - 1}
+        \\sum_{m' \\ne m} \\max\\big(0, \\cos(\\theta_{m,l,r},
+        \\theta_{m',l,r})\\big)
 
-    with ``epsilon = 1e-12``, so zero vectors give ``cos = 0`` and a finite
-    gradient. Each layer counts equally whatever its width (a mean, where the
-    Hydra+ reference sums, so the weight ``lambda`` transfers across
-    architectures). The value lies in ``[0, 1]``: identical heads give 1, heads
-    that cancel out (mean zero) give 1/2. With a single head the mean *is* the
-    head, so the value is 1 and its gradient is (numerically) zero.
+    with ``cos(a, b) = a.b / sqrt((|a|^2 + eps)(|b|^2 + eps))``, ``eps =
+    1e-12``. Identical heads give ``M`` per unit, as the Hydra+ reference's
+    ``sum_m (1 + cos(mean, theta_m)) / 2`` does, so its weights ``lambda``
+    carry over; unlike it, the term cannot be lowered by heads that cancel
+    out (a mean of zero) or by one head's norm outgrowing the others: cosine
+    ignores norms, and opposed heads earn no more than orthogonal ones. The
+    floor, 0, is reached by heads whose units are pairwise orthogonal, which
+    any ``in >= M`` allows. A single head gives 0.
 
     Parameters
     ----------
@@ -384,41 +413,52 @@ def hydra_diversity(head_weights: list[torch.Tensor]) -> torch.Tensor:
     Examples
     --------
     >>> import torch
-    >>> w = torch.randn(1, 4, 3).expand(3, 4, 3)  # three identical heads
-    >>> round(hydra_diversity([w]).item(), 6)
-    1.0
+    >>> w = torch.randn(1, 4, 3).expand(2, 4, 3)  # two identical heads, 3 units
+    >>> round(hydra_diversity([w]).item(), 5)
+    6.0
+    >>> eye = torch.eye(2).reshape(2, 2, 1)  # two orthogonal heads, 1 unit
+    >>> hydra_diversity([eye]).item()
+    0.0
     """
     if len(head_weights) == 0:
         raise ValueError("hydra_diversity needs at least one head layer.")
-    per_layer = []
+    total = head_weights[0].new_zeros(())
     for weight in head_weights:
         if weight.dim() != 3:
             raise ValueError(
                 "each head weight must have shape (M, in, out); "
                 f"got {tuple(weight.shape)}."
             )
-        mean = weight.mean(dim=0, keepdim=True)  # (1, in, out)
-        dot = (mean * weight).sum(dim=1)  # (M, out)
-        norms = (mean.pow(2).sum(dim=1) + _DIVERSITY_EPS) * (
-            weight.pow(2).sum(dim=1) + _DIVERSITY_EPS
-        )
-        cos = dot / norms.sqrt()
-        per_layer.append(((1.0 + cos) / 2.0).mean())
-    return torch.stack(per_layer).mean()
+        n_heads = weight.shape[0]
+        if n_heads < 2:
+            continue
+        units = weight.permute(2, 0, 1)  # (out, M, in)
+        norms = (units.pow(2).sum(dim=-1, keepdim=True) + _DIVERSITY_EPS).sqrt()
+        unit_dirs = units / norms
+        cos = unit_dirs @ unit_dirs.transpose(1, 2)  # (out, M, M)
+        off_diagonal = ~torch.eye(n_heads, dtype=torch.bool, device=weight.device)
+        total = total + cos.clamp_min(0.0)[:, off_diagonal].sum() / (n_heads - 1)
+    return total
 
 
 def diversity_weight(
-    epoch: int, max_epochs: int, diversity: float, warmup: float
+    epoch: int,
+    max_epochs: int,
+    diversity: float,
+    warmup: float,
+    start: float = 0.0,
 ) -> float:
     """Weight ``lambda`` of the diversity term at a given epoch.
 
-    Linear warm-up from 0 to ``diversity`` over the first ``warmup`` fraction of
-    the epochs, then constant:
+    Zero for the first ``start`` fraction of the epochs, then a linear ramp
+    to ``diversity`` over the next ``warmup`` fraction, then constant (the
+    Hydra+ reference starts late, so that the heads first learn the task):
 
-    .. math:: \\lambda(e) = \\lambda \\min\\Big(1, \\frac{e}{w\\, E}\\Big)
+    .. math:: \\lambda(e) = \\lambda \\operatorname{clip}\\Big(
+        \\frac{e - s E}{w E}, 0, 1\\Big)
 
-    for the 0-based epoch ``e`` of ``E`` epochs; ``w = 0`` gives the constant
-    ``lambda``. With ``w > 0`` the first epoch (``e = 0``) has weight 0.
+    for the 0-based epoch ``e`` of ``E`` epochs; ``w = 0`` jumps to
+    ``lambda`` at ``e = sE``. With ``w > 0`` the epoch ``e = sE`` has weight 0.
 
     Parameters
     ----------
@@ -429,7 +469,9 @@ def diversity_weight(
     diversity : float
         Final weight ``lambda >= 0``.
     warmup : float
-        Fraction ``w`` in ``[0, 1]`` of the epochs spent warming up.
+        Fraction ``w`` in ``[0, 1]`` of the epochs spent ramping up.
+    start : float, default=0.0
+        Fraction ``s`` in ``[0, 1]`` of the epochs before the ramp starts.
 
     Returns
     -------
@@ -439,6 +481,8 @@ def diversity_weight(
     --------
     >>> [diversity_weight(e, 10, 1.0, 0.5) for e in (0, 1, 5, 9)]
     [0.0, 0.2, 1.0, 1.0]
+    >>> [diversity_weight(e, 10, 1.0, 0.2, start=0.5) for e in (4, 5, 6, 7)]
+    [0.0, 0.0, 0.5, 1.0]
     """
     if max_epochs < 1:
         raise ValueError(f"max_epochs must be >= 1, got {max_epochs!r}.")
@@ -447,14 +491,20 @@ def diversity_weight(
     if diversity < 0:
         raise ValueError(f"diversity must be >= 0, got {diversity!r}.")
     _check_fraction("warmup", warmup)
+    _check_fraction("start", start)
+    since = epoch - start * max_epochs
+    if since < 0:
+        return 0.0
     if warmup == 0:
         return float(diversity)
-    return float(diversity) * min(1.0, epoch / (warmup * max_epochs))
+    return float(diversity) * min(1.0, since / (warmup * max_epochs))
 
 
 # --------------------------------------------------------------- Hydra+ regression
 def hydra_regression_correctness(
-    student_out: torch.Tensor, y: torch.Tensor
+    student_out: torch.Tensor,
+    y: torch.Tensor,
+    labelled: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Hydra+ regression L1: every head's Gaussian NLL, averaged over heads.
 
@@ -463,12 +513,19 @@ def hydra_regression_correctness(
     student_out : Tensor of shape (B, M, 2)
         Head means and variances.
     y : Tensor of shape (B,)
+    labelled : BoolTensor of shape (B,), default=None
+        Rows that have a target (the others may hold NaN); None: every row.
 
     Returns
     -------
     loss : scalar Tensor
     """
-    return member_gaussian_nll(student_out, y)
+    if labelled is None:
+        return member_gaussian_nll(student_out, y)
+    mean, var = _split_gaussian(student_out)
+    y = torch.where(labelled, y, torch.zeros_like(y)).to(mean.dtype).unsqueeze(1)
+    nll = 0.5 * (_LOG_2PI + torch.log(var) + (y - mean) ** 2 / var)
+    return _masked_mean(nll.mean(dim=1), labelled)
 
 
 def gaussian_kl(
@@ -546,6 +603,7 @@ def kd_loss(
     y: torch.Tensor,
     temperature: float = 4.0,
     alpha: float = 0.9,
+    labelled: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Knowledge distillation (Hinton et al.) on the ensemble mean.
 
@@ -565,6 +623,9 @@ def kd_loss(
     temperature : float, default=4.0
     alpha : float, default=0.9
         Weight of the distillation term, in ``[0, 1]``.
+    labelled : BoolTensor of shape (B,), default=None
+        Rows that have a label: the CE is averaged over those only, the KL
+        over every row. None: every row.
 
     Returns
     -------
@@ -572,7 +633,11 @@ def kd_loss(
     """
     _check_temperature(temperature)
     _check_fraction("alpha", alpha)
-    ce = F.cross_entropy(student_logits, y)
+    if labelled is None:
+        ce = F.cross_entropy(student_logits, y)
+    else:
+        y = torch.where(labelled, y, torch.zeros_like(y))
+        ce = _masked_mean(_sample_cross_entropy(student_logits, y), labelled)
     log_pt = _log_mean_probs(_teacher_log_probs(teacher_logp, temperature))
     log_ps = torch.log_softmax(student_logits / temperature, dim=-1)
     kl = _kl_from_log(log_pt, log_ps).mean()
@@ -585,6 +650,7 @@ def wsl_loss(
     y: torch.Tensor,
     temperature: float = 2.0,
     alpha: float = 2.5,
+    labelled: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Weighted Soft Labels distillation (Zhou et al., 2021).
 
@@ -610,6 +676,10 @@ def wsl_loss(
     temperature : float, default=2.0
     alpha : float, default=2.5
         Weight of the soft-label term (``>= 0``; not a convex weight).
+    labelled : BoolTensor of shape (B,), default=None
+        Rows that have a label. The hard CE is averaged over those only; an
+        unlabelled (extra) row's weight ``w(x)`` uses the teacher's most
+        probable class in place of ``y``. None: every row.
 
     Returns
     -------
@@ -618,16 +688,21 @@ def wsl_loss(
     _check_temperature(temperature)
     if alpha < 0:
         raise ValueError(f"alpha must be >= 0, got {alpha!r}.")
-    ce_student = _sample_cross_entropy(student_logits, y)
     with torch.no_grad():
         log_pt1 = _log_mean_probs(_teacher_log_probs(teacher_logp, 1.0))
+        if labelled is not None:
+            # An extra row has no label: its weight uses the teacher's class.
+            y = torch.where(labelled, y, log_pt1.argmax(dim=-1))
+    ce_student = _sample_cross_entropy(student_logits, y)
+    with torch.no_grad():
         ce_teacher = -log_pt1.gather(1, y.unsqueeze(1)).squeeze(1)
         ratio = ce_student.detach() / (ce_teacher + 1e-7)
         weight = 1.0 - torch.exp(-ratio)
     log_pt = _log_mean_probs(_teacher_log_probs(teacher_logp, temperature))
     log_ps = torch.log_softmax(student_logits / temperature, dim=-1)
     soft_ce = -(log_pt.exp() * log_ps).sum(dim=-1)
-    return ce_student.mean() + alpha * temperature**2 * (weight * soft_ce).mean()
+    ce = _masked_mean(ce_student, labelled)
+    return ce + alpha * temperature**2 * (weight * soft_ce).mean()
 
 
 def virtual_teacher_loss(
@@ -731,14 +806,23 @@ def endd_loss(
 
 
 def endd_temperature(
-    epoch: int, max_epochs: int, t0: float = 10.0, anneal_fraction: float = 0.5
+    epoch: int,
+    max_epochs: int,
+    t0: float = 10.0,
+    anneal_fraction: float = 0.5,
+    hold_fraction: float = 0.0,
 ) -> float:
-    """EnDD's annealed temperature: linear from ``t0`` to 1, then 1.
+    """EnDD's temperature schedule: hold ``t0``, decay linearly to 1, then 1.
 
-    .. math:: T(e) = t_0 + (1 - t_0) \\min\\Big(1, \\frac{e}{f\\, E}\\Big)
+    Malinin et al. (2020) train at a high temperature first, so that the
+    student's Dirichlet starts wide, then anneal to 1:
 
-    for the 0-based epoch ``e`` of ``E`` epochs and annealing fraction ``f``;
-    ``f = 0`` gives ``T = 1`` throughout.
+    .. math:: T(e) = t_0 + (1 - t_0)\\, \\operatorname{clip}\\Big(
+        \\frac{e - h E}{f E}, 0, 1\\Big)
+
+    for the 0-based epoch ``e`` of ``E`` epochs, hold fraction ``h`` and
+    annealing fraction ``f``; ``f = 0`` gives ``t0`` during the hold and 1
+    after it.
 
     Parameters
     ----------
@@ -749,7 +833,9 @@ def endd_temperature(
     t0 : float, default=10.0
         Initial temperature, ``> 0``.
     anneal_fraction : float, default=0.5
-        Fraction ``f`` in ``[0, 1]`` of the epochs spent annealing.
+        Fraction ``f`` in ``[0, 1]`` of the epochs spent decaying.
+    hold_fraction : float, default=0.0
+        Fraction ``h`` in ``[0, 1]`` of the epochs held at ``t0`` first.
 
     Returns
     -------
@@ -759,6 +845,9 @@ def endd_temperature(
     --------
     >>> [endd_temperature(e, 10) for e in (0, 1, 5, 9)]
     [10.0, 8.2, 1.0, 1.0]
+    >>> [endd_temperature(e, 10, anneal_fraction=0.5, hold_fraction=0.2)
+    ...  for e in (0, 2, 3, 7)]
+    [10.0, 10.0, 8.2, 1.0]
     """
     if max_epochs < 1:
         raise ValueError(f"max_epochs must be >= 1, got {max_epochs!r}.")
@@ -766,7 +855,11 @@ def endd_temperature(
         raise ValueError(f"epoch must be >= 0, got {epoch!r}.")
     _check_temperature(t0)
     _check_fraction("anneal_fraction", anneal_fraction)
+    _check_fraction("hold_fraction", hold_fraction)
+    since = epoch - hold_fraction * max_epochs
+    if since < 0:
+        return float(t0)
     if anneal_fraction == 0:
         return 1.0
-    progress = min(1.0, epoch / (anneal_fraction * max_epochs))
+    progress = min(1.0, since / (anneal_fraction * max_epochs))
     return float(t0) + (1.0 - float(t0)) * progress

@@ -109,18 +109,19 @@ def ref_individuality(z, logp, temperature):
 
 
 def ref_diversity(weights):
-    layer_values = []
+    """Sum over layers, units and ordered head pairs of max(0, cos) / (M - 1)."""
+    total = 0.0
     for w in weights:
         m, _, r = w.shape
-        vals = []
         for row in range(r):
-            mean = np.mean([w[h, :, row] for h in range(m)], axis=0)
             for h in range(m):
-                v = w[h, :, row]
-                cos = mean @ v / (np.linalg.norm(mean) * np.linalg.norm(v))
-                vals.append((1 + cos) / 2)
-        layer_values.append(np.mean(vals))
-    return np.mean(layer_values)
+                for g in range(m):
+                    if g == h:
+                        continue
+                    a, b = w[h, :, row], w[g, :, row]
+                    cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+                    total += max(0.0, cos) / (m - 1)
+    return total
 
 
 def ref_gauss_kl(mu_p, var_p, mu_q, var_q):
@@ -465,35 +466,41 @@ def test_hydra_diversity_matches_reference():
     assert got.item() == pytest.approx(ref_diversity(weights), abs=ATOL)
 
 
-def test_hydra_diversity_is_a_mean_over_layers_not_a_sum():
+def test_hydra_diversity_sums_layers_and_units_like_the_reference():
     rng = np.random.default_rng(41)
     w = rng.normal(size=(4, 3, 6))
     one = L.hydra_diversity([_t(w)]).item()
     assert L.hydra_diversity([_t(w), _t(w), _t(w)]).item() == pytest.approx(
-        one, abs=1e-12
+        3 * one, abs=1e-12
     )
-    assert 0.0 <= one <= 1.0
+    assert 0.0 <= one <= 4 * 6  # at most M per unit
 
 
-def test_identical_heads_have_diversity_one():
+def test_identical_heads_score_m_per_unit_as_in_the_reference():
+    # The Hydra+ reference gives sum_m (1 + cos(mean, theta_m)) / 2 = M per unit
+    # for identical heads; so does this term, so its lambda carries over.
     w = torch.randn(1, 5, 3, dtype=torch.float64).expand(4, 5, 3)
-    assert L.hydra_diversity([w]).item() == pytest.approx(1.0, abs=1e-10)
-    # A single head is its own mean: also 1.
-    assert L.hydra_diversity([torch.randn(1, 5, 3)]).item() == pytest.approx(
-        1.0, abs=1e-6
-    )
+    assert L.hydra_diversity([w]).item() == pytest.approx(4 * 3, abs=1e-9)
+    # A single head has nobody to align with.
+    assert L.hydra_diversity([torch.randn(1, 5, 3)]).item() == 0.0
 
 
-def test_orthogonal_and_opposite_heads_are_more_diverse():
+def test_diversity_has_no_degenerate_floor_below_orthogonal():
     e0, e1 = np.eye(2)
     orthogonal = np.stack([e0, e1])[:, :, None]  # (M=2, in=2, out=1)
-    # mean (e0 + e1)/2 makes 45 degrees with each head: (1 + 1/sqrt 2)/2
-    got = L.hydra_diversity([_t(orthogonal)]).item()
-    assert got == pytest.approx((1 + 1 / math.sqrt(2)) / 2, abs=1e-10)
+    assert L.hydra_diversity([_t(orthogonal)]).item() == pytest.approx(0.0)
     w = np.random.default_rng(42).normal(size=(1, 3, 2))
-    opposite = np.concatenate([w, -w])  # the heads cancel out: mean 0, cos 0
-    assert L.hydra_diversity([_t(opposite)]).item() == pytest.approx(0.5, abs=1e-10)
-    assert got < 1.0
+    # Heads that cancel out (mean 0) earn nothing more than orthogonal ones...
+    opposite = np.concatenate([w, -w])
+    assert L.hydra_diversity([_t(opposite)]).item() == pytest.approx(0.0)
+    # ...and growing one head's norm changes nothing (the old mean-cosine
+    # term could be lowered that way).
+    aligned = np.concatenate([w, w + 0.1])
+    grown = np.concatenate([100 * w, w + 0.1])
+    assert L.hydra_diversity([_t(grown)]).item() == pytest.approx(
+        L.hydra_diversity([_t(aligned)]).item(), rel=1e-9
+    )
+    assert L.hydra_diversity([_t(aligned)]).item() > 1.9
 
 
 def test_hydra_diversity_is_safe_for_zero_weights():
@@ -518,6 +525,16 @@ def test_diversity_weight_warmup_boundaries():
     assert L.diversity_weight(9, 10, 0.5, 1.0) == pytest.approx(0.45)
     assert L.diversity_weight(4, 8, 0.0, 0.5) == 0.0
     assert isinstance(L.diversity_weight(1, 10, 1, 0.5), float)
+
+
+def test_diversity_weight_late_start():
+    # zero for the first 40% of 10 epochs, then a ramp over 20%
+    values = [L.diversity_weight(e, 10, 1.0, 0.2, start=0.4) for e in range(10)]
+    assert values[:5] == [0.0] * 5
+    assert values[5] == pytest.approx(0.5)
+    assert values[6:] == [pytest.approx(1.0)] * 4
+    with pytest.raises(ValueError, match="start"):
+        L.diversity_weight(0, 10, 1.0, 0.2, start=1.5)
 
 
 @pytest.mark.parametrize(
