@@ -308,6 +308,8 @@ class NeuralEstimatorMixin:
         loss_scale=1.0,
         seed=0,
         predict_batch_size=4096,
+        extra_ratio=1.0,
+        extra_callbacks=(),
     ):
         opt = self._optimizer_class()
         kwargs = {"optimizer__weight_decay": self.weight_decay}
@@ -335,6 +337,7 @@ class NeuralEstimatorMixin:
             seed=seed,
             loss_scale=loss_scale,
             predict_batch_size=predict_batch_size,
+            extra_ratio=extra_ratio,
             optimizer=opt,
             lr=self.lr,
             max_epochs=self.max_epochs,
@@ -342,7 +345,7 @@ class NeuralEstimatorMixin:
             train_split=predefined_split(valid_data)
             if valid_data is not None
             else None,
-            callbacks=self._callbacks(valid_data is not None),
+            callbacks=[*extra_callbacks, *self._callbacks(valid_data is not None)],
             verbose=int(self.verbose),
             device=device,
             **kwargs,

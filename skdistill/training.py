@@ -26,6 +26,7 @@ from skorch.dataset import unpack_data
 
 __all__ = [
     "BatchIterator",
+    "CriterionSchedule",
     "NonFiniteLossError",
     "StackedNet",
     "TensorData",
@@ -84,12 +85,16 @@ class TensorData(torch.utils.data.Dataset):
     """Row-aligned tensors: inputs ``X`` and optional targets ``y``.
 
     ``y`` may be one tensor or a tuple of tensors (labels plus teacher outputs,
-    say); every tensor's first dimension is the row.
+    say); every tensor's first dimension is the row. With ``n_labelled``, the
+    rows from ``n_labelled`` on are a pool of extra, unlabelled rows (teacher
+    outputs only): a training :class:`BatchIterator` then adds a fresh draw of
+    them to every batch of labelled rows.
     """
 
-    def __init__(self, X: torch.Tensor, y=None):
+    def __init__(self, X: torch.Tensor, y=None, n_labelled: int | None = None):
         self.X = X
         self.y = y
+        self.n_labelled = n_labelled
 
     def __len__(self) -> int:
         return len(self.X)
@@ -139,6 +144,12 @@ class BatchIterator:
     dtype : torch.dtype, optional
         Cast the batches of ``X`` to this (prediction casts float64 input
         batch by batch, so the whole input is never copied).
+    extra_ratio : float
+        With a dataset that has a pool of extra rows (``n_labelled``), each
+        training batch of ``B`` labelled rows also carries ``round(B *
+        extra_ratio)`` extra rows, drawn afresh every epoch from the pool
+        (without replacement while the pool lasts). An epoch is still one
+        pass over the labelled rows.
     num_processes, process_index : int
         Split every batch over ``num_processes`` processes (multi-GPU
         training): this iterator yields the rows ``process_index::num_processes``
@@ -160,8 +171,10 @@ class BatchIterator:
         dtype: torch.dtype | None = None,
         num_processes: int = 1,
         process_index: int = 0,
+        extra_ratio: float = 1.0,
     ):
         self.dataset = dataset
+        self.extra_ratio = float(extra_ratio)
         self.batch_size = max(1, int(batch_size))
         self.shuffle = shuffle
         self.n_members = n_members
@@ -177,7 +190,31 @@ class BatchIterator:
     def _n_rows(self) -> int:
         if self.member_rows is not None:
             return self.member_rows.shape[1]
+        if self._mixes_extra():
+            return self.dataset.n_labelled
         return len(self.dataset)
+
+    def _mixes_extra(self) -> bool:
+        n_lab = getattr(self.dataset, "n_labelled", None)
+        return (
+            self.shuffle
+            and self.n_members is None
+            and n_lab is not None
+            and n_lab < len(self.dataset)
+            and self.extra_ratio > 0
+        )
+
+    def _extra_order(self) -> torch.Tensor:
+        """This epoch's extra rows: ``extra_ratio`` per labelled row, fresh each epoch."""
+        n_lab = self.dataset.n_labelled
+        pool = len(self.dataset) - n_lab
+        want = max(1, round(n_lab * self.extra_ratio))
+        dev = self._data_device
+        draws = [
+            torch.randperm(pool, generator=self._generator, device=dev)
+            for _ in range(-(-want // pool))
+        ]
+        return n_lab + torch.cat(draws)[:want]
 
     def __len__(self) -> int:
         return math.ceil(self._n_rows() / self.batch_size)
@@ -200,6 +237,9 @@ class BatchIterator:
         order = self._order()
         n = self._n_rows()
         n_proc = self.num_processes
+        if self._mixes_extra():
+            yield from self._iter_with_extra(order, n)
+            return
         if order is None and n_proc > 1:
             order = torch.arange(n, device=self._data_device)
         for start in range(0, n, self.batch_size):
@@ -214,6 +254,25 @@ class BatchIterator:
                         rows = rows[pad]
                     rows = rows[self.process_index :: n_proc]
                 X, y = self.dataset._take(rows)
+            yield _to(X, self.device, self.dtype), _to(y, self.device)
+
+    def _iter_with_extra(self, order, n):
+        extra = self._extra_order()
+        per_row = len(extra) / n
+        n_proc = self.num_processes
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            rows = torch.cat(
+                (
+                    order[start:stop],
+                    extra[round(start * per_row) : round(stop * per_row)],
+                )
+            )
+            if n_proc > 1:
+                if len(rows) < n_proc:
+                    rows = rows[torch.arange(n_proc, device=rows.device) % len(rows)]
+                rows = rows[self.process_index :: n_proc]
+            X, y = self.dataset._take(rows)
             yield _to(X, self.device, self.dtype), _to(y, self.device)
 
 
@@ -247,6 +306,31 @@ class _StopOnNonFiniteLoss(Callback):
             )
 
 
+class CriterionSchedule(Callback):
+    """Set an attribute of the criterion at the start of every epoch.
+
+    ``schedule(epoch, max_epochs)`` gives the value for the 0-based epoch;
+    Hydra's diversity warm-up and EnDD's temperature annealing are such
+    schedules. A picklable callable (a module-level function or a
+    ``functools.partial`` of one) keeps the net picklable.
+
+    Parameters
+    ----------
+    attribute : str
+        Name of the criterion's attribute.
+    schedule : callable
+        ``schedule(epoch, max_epochs) -> value``.
+    """
+
+    def __init__(self, attribute, schedule):
+        self.attribute = attribute
+        self.schedule = schedule
+
+    def on_epoch_begin(self, net, **kwargs):
+        epoch = max(0, len(net.history) - 1)
+        setattr(net.criterion_, self.attribute, self.schedule(epoch, net.max_epochs))
+
+
 class StackedNet(NeuralNet):
     """skorch ``NeuralNet`` for stacked modules and on-device tensor data.
 
@@ -268,6 +352,9 @@ class StackedNet(NeuralNet):
         gradient it would get if trained alone, for any optimizer.
     predict_batch_size : int
         Rows per batch at prediction time.
+    extra_ratio : float
+        Extra (unlabelled) rows per labelled row in each training batch,
+        for data with a pool of extra rows (see :class:`BatchIterator`).
 
     The criterion is called as ``criterion_(y_pred, y_true, net=self)``, so a
     loss can read the epoch or the module (Hydra's diversity term does).
@@ -283,9 +370,11 @@ class StackedNet(NeuralNet):
         seed=0,
         loss_scale=1.0,
         predict_batch_size=4096,
+        extra_ratio=1.0,
         **kwargs,
     ):
         super().__init__(module, criterion, **kwargs)
+        self.extra_ratio = extra_ratio
         self.n_members = n_members
         self.bootstrap = bootstrap
         self.seed = seed
@@ -344,6 +433,7 @@ class StackedNet(NeuralNet):
             device=self._batch_device(),
             num_processes=n_proc,
             process_index=rank,
+            extra_ratio=self.extra_ratio,
         )
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):

@@ -23,6 +23,8 @@ from sklearn.utils.validation import check_array, check_is_fitted, check_memory
 from .. import teachers as T
 from .._base import (
     NeuralEstimatorMixin,
+    _check_float,
+    _check_int,
     _check_sizes,
     predict_batch_rows,
     stacked_probabilities,
@@ -34,6 +36,7 @@ from ..uncertainty import (
     mixture_mean_std,
     regression_uncertainty,
 )
+from ._extra import _EXTRA_KINDS, _NO_LABEL, _ExtraRows, scale_spread
 
 #: Teacher log-probabilities are clamped here, so a tree's hard zero stays finite.
 LOG_PROB_FLOOR = float(np.log(1e-8))
@@ -101,17 +104,27 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
             raise KeyboardInterrupt("the teacher's training was interrupted")
         if self.task_ == "classification":
             T.check_teacher_classes(self.teacher_, self.classes_)
-            probs = memory.cache(T.member_outputs)(
-                self.teacher_, X_teacher, classes=self.classes_
-            )
-            self.n_teacher_members_ = probs.shape[0]
+        out = self._teacher_targets(X_teacher, y)
+        self.n_teacher_members_ = out.shape[1]
+        return out
+
+    def _teacher_targets(self, X_teacher, y=None) -> np.ndarray:
+        """The teacher's member outputs on ``X_teacher``, batch-first, as trained on.
+
+        Classification: member log-probabilities ``(n, N, K)`` (floored at
+        ``LOG_PROB_FLOOR``); regression: ``(n, N, 2)`` member means and
+        variances in standardised target units. Cached through ``memory``.
+        """
+        run = check_memory(self.memory).cache(T.member_outputs)
+        if self.task_ == "classification":
+            probs = run(self.teacher_, X_teacher, classes=self.classes_)
             logp = np.log(np.clip(probs, np.exp(LOG_PROB_FLOOR), None))
-            return logp.transpose(1, 0, 2)  # batch-first (n, N, K)
-        means, variances = memory.cache(T.member_outputs)(self.teacher_, X_teacher, y=y)
-        self.n_teacher_members_ = means.shape[0]
+            return logp.transpose(1, 0, 2).astype(np.float32)  # batch-first (n, N, K)
+        means, variances = run(self.teacher_, X_teacher, y=y)
         scaled_means = (means - self.y_mean_) / self.y_scale_
         scaled_vars = variances / self.y_scale_**2
-        return np.stack((scaled_means, scaled_vars), axis=-1).transpose(1, 0, 2)
+        out = np.stack((scaled_means, scaled_vars), axis=-1).transpose(1, 0, 2)
+        return out.astype(np.float32)
 
     # -------------------------------------------------------------------- fit
     def _student_input(self, X_raw, X, *, fit):
@@ -163,7 +176,7 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         Xv, y_float = self._validate_regression(X, y)
         return Xv, y_float, y_float
 
-    def fit(self, X, y):
+    def fit(self, X, y, X_unlabelled=None):
         """Fit (or take) the teacher, then distil it into the student.
 
         Parameters
@@ -172,6 +185,12 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
             The teacher sees ``X`` as given; the student sees it validated
             (and transformed, for cross-quality distillation).
         y : array-like of shape (n_samples,)
+        X_unlabelled : array-like or DataFrame of shape (n_unlabelled, n_features), \
+default=None
+            Rows without labels, in ``X``'s format: the student learns the
+            teacher's outputs there too (the distillation terms only, never
+            the ground-truth term). They join the perturbed copies of
+            ``extra_inputs`` in the pool of extra rows.
 
         Returns
         -------
@@ -189,32 +208,64 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         if self.task_ == "regression":
             self._fit_target_scale(y_student)
             y_student = (y_student - self.y_mean_) / self.y_scale_
-        teacher_out = None
-        if not (isinstance(self.teacher, str) and self.teacher == "virtual"):
-            teacher_out = self._prepare_teacher(X_teacher, y_raw)
+        virtual = isinstance(self.teacher, str) and self.teacher == "virtual"
+        if virtual and X_unlabelled is not None:
+            raise ValueError(
+                "X_unlabelled needs a real teacher: the virtual teacher has no "
+                "outputs for rows without labels"
+            )
+        teacher_out = None if virtual else self._prepare_teacher(X_teacher, y_raw)
         X_student = self._student_input(X_teacher, X, fit=True)
         self.n_student_features_ = X_student.shape[1]
 
         seed = self._seed()
+        rng = np.random.default_rng(seed)
         rows = np.arange(len(X))
         tr, _, va, _ = self._split(
             rows, y_student, seed, stratify=self.task_ == "classification"
         )
+        extra = None if virtual else _ExtraRows(self, X, X_teacher, rng)
+        if extra is not None:
+            extra.add_perturbed(tr, self._n_extra_copies())
+            if X_unlabelled is not None:
+                extra.add_unlabelled(X_unlabelled)
         y_dtype = torch.long if self.task_ == "classification" else torch.float32
+        self._plan_data(X_student, teacher_out, *(extra.sizes() if extra else ()))
 
-        self._plan_data(X_student, teacher_out)
+        def data(idx, pool=None):
+            parts_X, parts_y, parts_t = [X_student[idx]], [y_student[idx]], None
+            if teacher_out is not None:
+                parts_t = [teacher_out[idx]]
+            if pool is not None and len(pool[0]):
+                parts_X.append(pool[0])
+                parts_y.append(np.full(len(pool[0]), _NO_LABEL[self.task_]))
+                parts_t.append(pool[1])
+            X_t = self._to_device(np.concatenate(parts_X))
+            y_t = self._to_device(np.concatenate(parts_y), y_dtype)
+            n_lab = len(idx) if pool is not None else None
+            if parts_t is None:
+                return TensorData(X_t, y_t)
+            t_t = self._to_device(np.concatenate(parts_t))
+            return TensorData(X_t, (y_t, t_t), n_labelled=n_lab)
 
-        def data(idx):
-            y_t = self._to_device(y_student[idx], y_dtype)
-            if teacher_out is None:
-                return TensorData(self._to_device(X_student[idx]), y_t)
-            t_t = self._to_device(teacher_out[idx])
-            return TensorData(self._to_device(X_student[idx]), (y_t, t_t))
-
-        train = data(tr)
-        valid = data(va) if va is not None else None
+        train = data(tr, extra.pool() if extra else None)
+        valid = None
+        if va is not None:
+            # The held-out loss covers the teacher's disagreement too: the
+            # validation rows plus one perturbed copy of each.
+            held_out = extra.perturbed(va, 1) if extra else None
+            valid = data(va, held_out)
         self._fit_student(train, valid, seed)
+        if extra is not None:
+            clean = None if va is None else (X_student[va], teacher_out[va])
+            self._after_fit(extra, va if va is not None else tr, clean)
         return self
+
+    def _n_extra_copies(self) -> int:
+        return int(self.n_extra) if self.extra_inputs is not None else 0
+
+    def _after_fit(self, extra, rows, clean=None) -> None:
+        """Post-training step with the teacher at held-out inputs (Hydra's spread)."""
 
     def _n_outputs(self) -> int:
         return len(self.classes_) if self.task_ == "classification" else 1
@@ -240,7 +291,13 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
             valid_data=valid,
             seed=seed,
             predict_batch_size=predict_batch_rows(module.n_heads, width),
+            extra_ratio=self.extra_ratio,
+            extra_callbacks=self._schedules(criterion),
         )
+
+    def _schedules(self, criterion) -> list:
+        """``(name, CriterionSchedule)`` callbacks of the loss (none by default)."""
+        return []
 
     def _build_net(self, valid, seed):
         """The untrained student net of the fitted architecture (for loading)."""
@@ -258,6 +315,14 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
     def _check_params(self):
         self.core_layer_sizes_ = _check_sizes("core_layer_sizes", self.core_layer_sizes)
         self.head_layer_sizes_ = _check_sizes("head_layer_sizes", self.head_layer_sizes)
+        if self.extra_inputs not in _EXTRA_KINDS:
+            raise ValueError(
+                f"extra_inputs must be one of {sorted(k for k in _EXTRA_KINDS if k)} "
+                f"or None; got {self.extra_inputs!r}"
+            )
+        _check_int("n_extra", self.n_extra)
+        _check_float("noise_scale", self.noise_scale, 0.0, low_open=True)
+        _check_float("extra_ratio", self.extra_ratio, 0.0, low_open=True)
 
     # ---------------------------------------------------------------- predict
     def _student_outputs(self, X, reduce=None) -> np.ndarray:
@@ -273,6 +338,7 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         return self._reduce_outputs(X, reduce, name="student")
 
     def _members(self, out):
+        out = scale_spread(out, getattr(self, "spread_", 1.0), self.task_)
         if self.task_ == "classification":
             return stacked_probabilities(out)
         return self._stacked_gaussians(out)

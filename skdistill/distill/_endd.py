@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
 from .._base import _check_float, _check_int
 from ..nn.criteria import EnDDCriterion
+from ..nn.losses import endd_temperature
+from ..training import CriterionSchedule
 from ..uncertainty import dirichlet_uncertainty
 from ._base import BaseDistiller
 
@@ -67,10 +70,15 @@ device_data, accelerator :
         teacher=None,
         *,
         initial_temperature: float = 10.0,
-        anneal_fraction: float = 0.5,
+        hold_fraction: float = 0.2,
+        anneal_fraction: float = 0.4,
         n_member_samples: int | None = None,
         core_layer_sizes: Sequence[int] = (100,),
         head_layer_sizes: Sequence[int] = (32,),
+        extra_inputs: str | None = "noise",
+        n_extra: int = 3,
+        noise_scale: float = 1.0,
+        extra_ratio: float = 1.0,
         memory=None,
         activation: str = "relu",
         dropout: float = 0.0,
@@ -91,10 +99,15 @@ device_data, accelerator :
     ):
         self.teacher = teacher
         self.initial_temperature = initial_temperature
+        self.hold_fraction = hold_fraction
         self.anneal_fraction = anneal_fraction
         self.n_member_samples = n_member_samples
         self.core_layer_sizes = core_layer_sizes
         self.head_layer_sizes = head_layer_sizes
+        self.extra_inputs = extra_inputs
+        self.n_extra = n_extra
+        self.noise_scale = noise_scale
+        self.extra_ratio = extra_ratio
         self.memory = memory
         self.activation = activation
         self.dropout = dropout
@@ -119,14 +132,22 @@ device_data, accelerator :
     def _check_params(self):
         super()._check_params()
         _check_float("initial_temperature", self.initial_temperature, 1.0)
+        _check_float("hold_fraction", self.hold_fraction, 0.0, 1.0)
         _check_float("anneal_fraction", self.anneal_fraction, 0.0, 1.0)
         if self.n_member_samples is not None:
             _check_int("n_member_samples", self.n_member_samples)
 
     def _criterion(self):
-        return EnDDCriterion(
-            self.initial_temperature, self.anneal_fraction, self.max_epochs
+        return EnDDCriterion(temperature=self.initial_temperature)
+
+    def _schedules(self, criterion) -> list:
+        schedule = partial(
+            endd_temperature,
+            t0=self.initial_temperature,
+            anneal_fraction=self.anneal_fraction,
+            hold_fraction=self.hold_fraction,
         )
+        return [("temperature_schedule", CriterionSchedule("temperature", schedule))]
 
     def predict_alpha(self, X) -> np.ndarray:
         """Dirichlet concentrations, ``(n_samples, n_classes)``."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 
 from .._base import _check_float, _check_int
 from ..nn.criteria import HydraCriterion
-from ..training import seeded
+from ..nn.losses import diversity_weight
+from ..training import CriterionSchedule, seeded
 from ._base import BaseDistiller
+from ._extra import _SPREAD_ROWS, fit_spread
 
 __all__ = ["HydraDistiller"]
 
@@ -115,10 +118,16 @@ device_data, accelerator :
         alpha: float = 0.9,
         beta: float = 0.5,
         diversity: float = 0.01,
+        diversity_start: float = 0.0,
         diversity_warmup: float = 0.5,
         temperature: float = 3.0,
         aggregation_temperature: float = 1.0,
         mean_head_init: bool = False,
+        extra_inputs: str | None = "noise",
+        n_extra: int = 3,
+        noise_scale: float = 1.0,
+        extra_ratio: float = 1.0,
+        spread_calibration="auto",
         memory=None,
         activation: str = "relu",
         dropout: float = 0.0,
@@ -144,10 +153,16 @@ device_data, accelerator :
         self.alpha = alpha
         self.beta = beta
         self.diversity = diversity
+        self.diversity_start = diversity_start
         self.diversity_warmup = diversity_warmup
         self.temperature = temperature
         self.aggregation_temperature = aggregation_temperature
         self.mean_head_init = mean_head_init
+        self.extra_inputs = extra_inputs
+        self.n_extra = n_extra
+        self.noise_scale = noise_scale
+        self.extra_ratio = extra_ratio
+        self.spread_calibration = spread_calibration
         self.memory = memory
         self.activation = activation
         self.dropout = dropout
@@ -173,7 +188,16 @@ device_data, accelerator :
         _check_float("alpha", self.alpha, 0.0, 1.0)
         _check_float("beta", self.beta, 0.0, 1.0)
         _check_float("diversity", self.diversity, 0.0)
+        _check_float("diversity_start", self.diversity_start, 0.0, 1.0)
         _check_float("diversity_warmup", self.diversity_warmup, 0.0, 1.0)
+        if not (
+            isinstance(self.spread_calibration, bool)
+            or self.spread_calibration == "auto"
+        ):
+            raise ValueError(
+                "spread_calibration must be True, False or 'auto'; got "
+                f"{self.spread_calibration!r}"
+            )
         _check_float("temperature", self.temperature, 0.0, low_open=True)
         _check_float(
             "aggregation_temperature", self.aggregation_temperature, 0.0, low_open=True
@@ -192,12 +216,47 @@ device_data, accelerator :
             alpha=self.alpha,
             beta=self.beta,
             diversity=self.diversity,
-            diversity_warmup=self.diversity_warmup,
             temperature=self.temperature,
             aggregation_temperature=self.aggregation_temperature,
-            max_epochs=self.max_epochs,
         )
         return HydraCriterion(**{**params, **overrides})
+
+    def _schedules(self, criterion) -> list:
+        if criterion.diversity <= 0:
+            return []
+        schedule = partial(
+            diversity_weight,
+            diversity=criterion.diversity,
+            warmup=self.diversity_warmup,
+            start=self.diversity_start,
+        )
+        return [("diversity_schedule", CriterionSchedule("diversity_now", schedule))]
+
+    def _calibrates_spread(self) -> bool:
+        if self.spread_calibration == "auto":
+            return self.n_heads_ < self.n_teacher_members_
+        return bool(self.spread_calibration) and self.n_heads_ > 1
+
+    def _after_fit(self, extra, rows, clean=None) -> None:
+        """Fit ``spread_`` on held-out inputs (see ``spread_calibration``).
+
+        The held-out sets are perturbed copies of ``rows`` (never trained on)
+        and, with a validation split, the clean validation rows ``clean``.
+        """
+        self.spread_ = 1.0
+        if not self._calibrates_spread():
+            return
+        if len(rows) > _SPREAD_ROWS:
+            rows = extra.rng.choice(rows, size=_SPREAD_ROWS, replace=False)
+        sets = [extra.perturbed(rows, 1)]
+        if clean is not None:
+            sets.append(clean)
+        sets = [
+            (self._reduce_outputs(X_set, None, name="student"), targets.astype(float))
+            for X_set, targets in sets
+            if targets is not None and len(X_set)
+        ]
+        self.spread_ = fit_spread(sets, self.task_)
 
     def _fit_student(self, train, valid, seed):
         n_heads = self._n_heads()
@@ -207,7 +266,7 @@ device_data, accelerator :
         first = self.max_epochs // 2
         single = self._build_student(1, seed)
         net = self._student_net(
-            single, self._criterion(beta=0.0, diversity=0.0, max_epochs=first),
+            single, self._criterion(beta=0.0, diversity=0.0),
             valid, seed,
         )  # fmt: skip
         net.max_epochs = first
@@ -227,9 +286,7 @@ device_data, accelerator :
                     p_dst.copy_(p_src.expand_as(p_dst))
                     p_dst.add_(noise * torch.randn_like(p_dst))
         second = self.max_epochs - first
-        net = self._student_net(
-            module, self._criterion(max_epochs=second), valid, seed + 1
-        )
+        net = self._student_net(module, self._criterion(), valid, seed + 1)
         net.max_epochs = second
         self._fit_net(net, train, seed + 1)
         self.stage1_history_ = stage1_history

@@ -71,6 +71,10 @@ device_data, accelerator :
         student_transform=None,
         core_layer_sizes: Sequence[int] = (100,),
         head_layer_sizes: Sequence[int] = (32,),
+        extra_inputs: str | None = "noise",
+        n_extra: int = 3,
+        noise_scale: float = 1.0,
+        extra_ratio: float = 1.0,
         memory=None,
         activation: str = "relu",
         dropout: float = 0.0,
@@ -97,6 +101,10 @@ device_data, accelerator :
         self.student_transform = student_transform
         self.core_layer_sizes = core_layer_sizes
         self.head_layer_sizes = head_layer_sizes
+        self.extra_inputs = extra_inputs
+        self.n_extra = n_extra
+        self.noise_scale = noise_scale
+        self.extra_ratio = extra_ratio
         self.memory = memory
         self.activation = activation
         self.dropout = dropout

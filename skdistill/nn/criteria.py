@@ -1,17 +1,25 @@
 """Training criteria: loss modules the skorch net calls as ``criterion_(y_pred, y_true, net=...)``.
 
 Each criterion only wires the pure loss functions of :mod:`skdistill.nn.losses`
-to the batch layout and, where a loss changes over training (Hydra's diversity
-warm-up, EnDD's temperature), reads the epoch from the net.
+to the batch layout. Where a loss changes over training (Hydra's diversity
+warm-up, EnDD's temperature), a callback sets the criterion's attribute every
+epoch (:class:`~skdistill.training.CriterionSchedule`).
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from . import losses as L
 
-__all__ = ["EnDDCriterion", "EnsembleCriterion", "HydraCriterion", "KDCriterion"]
+__all__ = [
+    "EnDDCriterion",
+    "EnsembleCriterion",
+    "HydraCriterion",
+    "KDCriterion",
+    "labelled_rows",
+]
 
 
 class EnsembleCriterion(nn.Module):
@@ -35,13 +43,39 @@ class EnsembleCriterion(nn.Module):
         return L.member_cross_entropy(y_pred, y_true)
 
 
+def labelled_rows(y: torch.Tensor) -> torch.Tensor | None:
+    """Which rows of a distillation batch carry a label (None: all of them).
+
+    Extra rows (perturbed copies, the user's unlabelled rows) are marked with
+    label ``-1`` (classification) or target ``NaN`` (regression); only the
+    distillation terms see them.
+    """
+    if y.is_floating_point():
+        mask = torch.isfinite(y)
+    else:
+        mask = y >= 0
+    return mask
+
+
+def _training() -> bool:
+    """Whether the loss is being computed for a gradient step (not validation)."""
+    return torch.is_grad_enabled()
+
+
 class HydraCriterion(nn.Module):
     """Hydra+ loss: ``(1-a) L1 + a [(1-b) L2 + b L3] + lambda(epoch) L4``.
 
     ``y_pred`` is the student's ``(B, M, K)`` logits (or ``(B, M, 2)`` Gaussian
     outputs); ``y_true`` is ``(y, teacher)`` with ``y`` the ``(B,)`` targets and
     ``teacher`` the ``(B, N, K)`` member log-probabilities (or ``(B, N, 2)``
-    Gaussian outputs). Terms with zero weight are not computed.
+    Gaussian outputs). Rows without a label (see :func:`labelled_rows`) count
+    in L2 and L3 only. Terms with zero weight are not computed.
+
+    ``diversity_now`` is the current ``lambda``; a
+    :class:`~skdistill.training.CriterionSchedule` callback sets it every
+    epoch (it starts at ``diversity``). L4 is a penalty on the weights, not a
+    fit to data: it is added to training steps only, so a validation loss
+    (early stopping's signal) does not rise just because ``lambda`` does.
     """
 
     def __init__(
@@ -50,20 +84,17 @@ class HydraCriterion(nn.Module):
         alpha=0.9,
         beta=0.5,
         diversity=0.0,
-        diversity_warmup=0.5,
         temperature=3.0,
         aggregation_temperature=1.0,
-        max_epochs=1,
     ):
         super().__init__()
         self.task = task
         self.alpha = alpha
         self.beta = beta
         self.diversity = diversity
-        self.diversity_warmup = diversity_warmup
+        self.diversity_now = diversity
         self.temperature = temperature
         self.aggregation_temperature = aggregation_temperature
-        self.max_epochs = max_epochs
 
     def forward(self, y_pred, y_true, net=None):
         y, teacher = y_true
@@ -71,10 +102,11 @@ class HydraCriterion(nn.Module):
         regression = self.task == "regression"
         loss = y_pred.new_zeros(())
         if a < 1:
+            labelled = labelled_rows(y)
             l1 = (
-                L.hydra_regression_correctness(y_pred, y)
+                L.hydra_regression_correctness(y_pred, y, labelled)
                 if regression
-                else L.hydra_correctness(y_pred, y)
+                else L.hydra_correctness(y_pred, y, labelled)
             )
             loss = loss + (1 - a) * l1
         if a > 0 and b < 1:
@@ -91,15 +123,12 @@ class HydraCriterion(nn.Module):
                 else L.hydra_individuality(y_pred, teacher, self.temperature)
             )
             loss = loss + a * b * l3
-        if self.diversity > 0 and net is not None:
-            lam = L.diversity_weight(
-                net.epoch_ - 1, self.max_epochs, self.diversity, self.diversity_warmup
-            )
-            if lam > 0:
-                student = net.module_
-                if isinstance(student, nn.parallel.DistributedDataParallel):
-                    student = student.module  # multi-GPU training (Accelerate)
-                loss = loss + lam * L.hydra_diversity(student.head_weights())
+        lam = self.diversity_now
+        if lam > 0 and net is not None and _training():
+            student = net.module_
+            if isinstance(student, nn.parallel.DistributedDataParallel):
+                student = student.module  # multi-GPU training (Accelerate)
+            loss = loss + lam * L.hydra_diversity(student.head_weights())
         return loss
 
 
@@ -109,6 +138,8 @@ class KDCriterion(nn.Module):
     ``mode`` is ``"kd"`` (Hinton), ``"wsl"`` (Weighted Soft Labels) or
     ``"virtual"`` (teacher-free KD; ``y_true`` is then the labels alone).
     For regression, ``"kd"`` is ``(1-a) NLL + a KL(teacher mixture || student)``.
+    Rows without a label (see :func:`labelled_rows`) count in the
+    distillation term only.
     """
 
     def __init__(
@@ -132,32 +163,30 @@ class KDCriterion(nn.Module):
                 y_pred[:, 0], y_true, self.virtual_a, self.temperature, self.alpha
             )
         y, teacher = y_true
+        labelled = labelled_rows(y)
         if self.task == "regression":
-            nll = L.hydra_regression_correctness(y_pred, y)
+            nll = L.hydra_regression_correctness(y_pred, y, labelled)
             kl = L.hydra_regression_aggregation(y_pred, teacher)
             return (1 - self.alpha) * nll + self.alpha * kl
-        if self.mode == "wsl":
-            return L.wsl_loss(y_pred[:, 0], teacher, y, self.temperature, self.alpha)
-        return L.kd_loss(y_pred[:, 0], teacher, y, self.temperature, self.alpha)
+        loss = L.wsl_loss if self.mode == "wsl" else L.kd_loss
+        return loss(
+            y_pred[:, 0], teacher, y, self.temperature, self.alpha, labelled=labelled
+        )
 
 
 class EnDDCriterion(nn.Module):
-    """Ensemble distribution distillation: Dirichlet NLL of the members, annealed."""
+    """Ensemble distribution distillation: Dirichlet NLL of the members.
 
-    def __init__(self, initial_temperature=10.0, anneal_fraction=0.5, max_epochs=1):
+    ``temperature`` is the current training temperature; an
+    :class:`~skdistill.training.CriterionSchedule` callback anneals it every
+    epoch. Validation losses are computed at ``T = 1``, the model's own.
+    """
+
+    def __init__(self, temperature=1.0):
         super().__init__()
-        self.initial_temperature = initial_temperature
-        self.anneal_fraction = anneal_fraction
-        self.max_epochs = max_epochs
-
-    def temperature_at(self, net) -> float:
-        if net is None or not net.module_.training:
-            return 1.0
-        return L.endd_temperature(
-            net.epoch_ - 1, self.max_epochs, self.initial_temperature,
-            self.anneal_fraction,
-        )  # fmt: skip
+        self.temperature = temperature
 
     def forward(self, y_pred, y_true, net=None):
         _, teacher = y_true
-        return L.endd_loss(y_pred[:, 0], teacher, self.temperature_at(net))
+        temperature = self.temperature if _training() else 1.0
+        return L.endd_loss(y_pred[:, 0], teacher, temperature)

@@ -1,0 +1,252 @@
+"""Where the teacher disagrees: extra inputs for the student, and its spread.
+
+An ensemble's members agree on the rows they were trained on; their
+disagreement, the epistemic uncertainty a student must keep, lives between
+and beyond those rows. A student that only sees training rows never sees it.
+:class:`_ExtraRows` builds a pool of extra inputs (perturbed copies of the
+training rows, and rows the user gives without labels) with the teacher's
+outputs on them, computed once per fit; the student trains on them with the
+distillation terms only.
+
+After training, a student with fewer heads than the teacher has members can
+rescale its heads' spread around their mean (``spread_``) so that its mean
+epistemic uncertainty on held-out perturbed inputs matches the teacher's
+(:func:`fit_spread`, :func:`scale_spread`).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import log_softmax
+
+from .._base import stacked_probabilities
+from ..uncertainty import classification_uncertainty
+
+#: Accepted values of ``extra_inputs``.
+_EXTRA_KINDS = (None, "noise", "mixup", "noise+mixup")
+
+#: The label that marks an extra (unlabelled) row, per task.
+_NO_LABEL = {"classification": -1, "regression": np.nan}
+
+#: Held-out perturbed rows used to fit ``spread_`` (at most).
+_SPREAD_ROWS = 2000
+
+#: ``spread_`` is searched in ``[0, _MAX_SPREAD]``.
+_MAX_SPREAD = 50.0
+
+
+class _ExtraRows:
+    """The pool of extra student inputs of one fit, with the teacher's outputs.
+
+    Parameters
+    ----------
+    est : BaseDistiller
+        The distiller being fitted (its teacher already fitted).
+    X : ndarray of shape (n_samples, n_features)
+        The validated training input.
+    X_teacher : ndarray or DataFrame
+        The same rows as the teacher sees them.
+    rng : numpy.random.Generator
+    """
+
+    def __init__(self, est, X, X_teacher, rng):
+        self.est = est
+        self.X = X
+        self.columns = getattr(X_teacher, "columns", None)
+        self.rng = rng
+        self.std = X.std(axis=0) if len(X) > 1 else np.zeros(X.shape[1])
+        self.enabled = True
+        self._X_parts: list[np.ndarray] = []
+        self._t_parts: list[np.ndarray] = []
+
+    # ------------------------------------------------------------ inputs
+    def _make(self, idx, n_copies) -> np.ndarray:
+        """``n_copies`` perturbed copies of the rows ``idx`` of ``X``."""
+        kind = self.est.extra_inputs or "noise"
+        base = np.tile(self.X[idx], (n_copies, 1))
+        if len(base) == 0:
+            return base
+        noisy = base + self.est.noise_scale * self.std * self.rng.standard_normal(
+            base.shape
+        )
+        if kind == "noise":
+            return noisy
+        partners = self.X[self.rng.choice(idx, size=len(base))]
+        lam = self.rng.uniform(size=(len(base), 1))
+        mixed = lam * base + (1 - lam) * partners
+        if kind == "mixup":
+            return mixed
+        return np.where(self.rng.random((len(base), 1)) < 0.5, noisy, mixed)
+
+    def _for_teacher(self, rows):
+        if self.columns is None:
+            return rows
+        import pandas as pd
+
+        return pd.DataFrame(rows, columns=self.columns)
+
+    def _targets(self, X_teacher_rows):
+        """(student input, teacher outputs) of rows given in the teacher's format."""
+        est = self.est
+        try:
+            targets = est._teacher_targets(X_teacher_rows)
+        except ValueError as exc:
+            if "pass y" not in str(exc):
+                raise
+            # A point regressor's variance comes from its errors on labelled
+            # rows: it has none to give on rows without labels.
+            warnings.warn(
+                f"{type(est).__name__}: the teacher needs targets to predict a "
+                f"variance ({exc}); training without extra inputs",
+                UserWarning,
+                stacklevel=4,
+            )
+            self.enabled = False
+            return None
+        X_valid = est._validate_X(X_teacher_rows, reset=False)
+        X_student = est._student_input(X_teacher_rows, X_valid, fit=False)
+        return np.asarray(X_student, dtype=np.float32), targets
+
+    def perturbed(self, idx, n_copies):
+        """Perturbed copies of rows ``idx``: (student input, teacher outputs)."""
+        rows = self._make(np.asarray(idx), n_copies)
+        if not self.enabled or len(rows) == 0:
+            return self._empty()
+        out = self._targets(self._for_teacher(rows))
+        return self._empty() if out is None else out
+
+    def _empty(self):
+        return (np.empty((0, self.est.n_student_features_), np.float32), None)
+
+    def add_perturbed(self, idx, n_copies) -> None:
+        if n_copies > 0:
+            self._add(*self.perturbed(idx, n_copies))
+
+    def add_unlabelled(self, X_unlabelled) -> None:
+        est = self.est
+        X_valid = est._validate_X(X_unlabelled, reset=False)
+        rows = X_unlabelled if hasattr(X_unlabelled, "columns") else X_valid
+        if not self.enabled or len(X_valid) == 0:
+            return
+        out = self._targets(rows)
+        if out is not None:
+            self._add(*out)
+
+    def _add(self, X_rows, targets) -> None:
+        if targets is not None and len(X_rows):
+            self._X_parts.append(X_rows)
+            self._t_parts.append(targets)
+
+    def pool(self):
+        """Every extra row so far: (student input, teacher outputs), or None."""
+        if not self._X_parts:
+            return None
+        return np.concatenate(self._X_parts), np.concatenate(self._t_parts)
+
+    def sizes(self) -> tuple:
+        return (*self._X_parts, *self._t_parts)
+
+
+# ------------------------------------------------------------------ spread
+def scale_spread(out: np.ndarray, spread: float, task: str) -> np.ndarray:
+    """Scale the heads' deviations from their mean by ``spread``.
+
+    Classification: each head's log-probabilities ``l_m`` become ``bar l +
+    spread (l_m - bar l)`` (``bar l`` their mean over heads), then renormalise
+    through the softmax. Regression: each head's mean ``mu_m`` becomes ``bar
+    mu + spread (mu_m - bar mu)``; variances (the aleatoric part) and the
+    mixture mean are unchanged, and the epistemic variance scales by exactly
+    ``spread ** 2``.
+
+    Parameters
+    ----------
+    out : ndarray of shape (n, M, K) or (n, M, 2)
+        Stacked head outputs: logits, or Gaussian means and variances.
+    spread : float
+    task : {"classification", "regression"}
+
+    Returns
+    -------
+    ndarray of the same shape
+    """
+    if spread == 1.0 or out.shape[1] < 2:
+        return out
+    if task == "classification":
+        logp = log_softmax(out, axis=-1)
+        center = logp.mean(axis=1, keepdims=True)
+        return center + spread * (logp - center)
+    scaled = out.copy()
+    means = out[..., 0]
+    center = means.mean(axis=1, keepdims=True)
+    scaled[..., 0] = center + spread * (means - center)
+    return scaled
+
+
+def teacher_epistemic(targets: np.ndarray, task: str) -> float:
+    """Mean epistemic uncertainty of teacher outputs as the student trains on them."""
+    if task == "classification":
+        members = np.exp(targets.astype(np.float64)).transpose(1, 0, 2)
+        members /= members.sum(axis=-1, keepdims=True)
+        return float(classification_uncertainty(members).epistemic.mean())
+    return float(targets[..., 0].astype(np.float64).var(axis=1).mean())
+
+
+def _student_epistemic(out: np.ndarray, spread: float, task: str) -> float:
+    scaled = scale_spread(out, spread, task)
+    if task == "classification":
+        members = stacked_probabilities(scaled)
+        return float(classification_uncertainty(members).epistemic.mean())
+    return float(scaled[..., 0].var(axis=1).mean())
+
+
+def fit_spread(sets, task: str) -> float:
+    """The spread that gives the student's heads the teacher's epistemic size.
+
+    With ``r_i(s)`` the ratio of the student's mean epistemic uncertainty
+    (heads scaled by ``s``, see :func:`scale_spread`) to the teacher's on
+    held-out set ``i``, the spread solves ``sum_i log r_i(s) = 0``: the
+    geometric mean of the ratios is 1. Sets are, for instance, held-out rows
+    (where members agree) and perturbed held-out rows (where they do not),
+    so neither kind of input dominates the fit.
+
+    Parameters
+    ----------
+    sets : list of (out, targets)
+        ``out`` the student's stacked outputs ``(n, M, K)`` or ``(n, M, 2)``;
+        ``targets`` the teacher's member outputs ``(n, N, K)`` or ``(n, N, 2)``
+        on the same rows, as the student trained on them.
+    task : {"classification", "regression"}
+
+    Returns
+    -------
+    spread : float
+        In ``[0, 50]``; 1 where the heads cannot be rescaled (they agree
+        exactly, or the teacher has no epistemic uncertainty there).
+    """
+    pairs = []
+    for out, targets in sets:
+        target = teacher_epistemic(targets, task)
+        current = _student_epistemic(out, 1.0, task)
+        if target > 0 and current > 0:
+            pairs.append((out, target, current))
+    if not pairs:
+        return 1.0
+    if task == "regression":  # each epistemic variance scales as spread**2
+        log_gap = np.mean([np.log(t / c) for _, t, c in pairs])
+        return float(min(_MAX_SPREAD, np.exp(log_gap / 2)))
+
+    def gap(s):
+        return sum(
+            np.log(max(_student_epistemic(out, s, task), 1e-300) / target)
+            for out, target, _ in pairs
+        )
+
+    hi = 2.0
+    while gap(hi) < 0 and hi < _MAX_SPREAD:
+        hi = min(_MAX_SPREAD, 2 * hi)
+    if gap(hi) < 0:
+        return hi
+    return float(brentq(gap, 1e-6, hi, xtol=1e-4))
