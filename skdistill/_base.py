@@ -20,11 +20,17 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks import Callback
 from skorch.helper import predefined_split
 
 from . import _persistence
-from .training import StackedNet, TensorData, resolve_device, seeded
+from .training import (
+    DelayedEarlyStopping,
+    StackedNet,
+    TensorData,
+    resolve_device,
+    seeded,
+)
 
 logger = logging.getLogger("skdistill")
 
@@ -88,7 +94,8 @@ class NeuralEstimatorMixin:
         )
         _check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
         _check_int("max_epochs", self.max_epochs)
-        _check_int("batch_size", self.batch_size)
+        if self.batch_size != "auto":
+            _check_int("batch_size", self.batch_size)
         _check_float("lr", self.lr, 0.0, low_open=True)
         _check_float("weight_decay", self.weight_decay, 0.0)
         _check_float(
@@ -157,12 +164,12 @@ class NeuralEstimatorMixin:
     def _validate_X(self, X, *, reset):
         self._check_frame(X)
         return validate_data(
-            self, X, reset=reset, dtype=[np.float32, np.float64], ensure_min_samples=1
+            self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=1
         )
 
     def _validate_classification(self, X, y):
         self._check_frame(X)
-        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -175,7 +182,7 @@ class NeuralEstimatorMixin:
 
     def _validate_regression(self, X, y):
         self._check_frame(X)
-        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], y_numeric=True)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
         if not np.all(np.isfinite(y)):
             raise ValueError("Input y contains NaN or infinity.")
@@ -281,13 +288,24 @@ class NeuralEstimatorMixin:
             return OPTIMIZERS[self.optimizer.lower()]
         return self.optimizer
 
+    def _batch_rows(self) -> int:
+        """Rows per training step: ``batch_size``, or the ``"auto"`` rule's choice."""
+        if self.batch_size != "auto":
+            return int(self.batch_size)
+        return auto_batch_size(getattr(self, "n_train_rows_", 200))
+
+    def _early_stopping_start(self) -> float:
+        """Share of ``max_epochs`` before early stopping starts to watch."""
+        return 0.0
+
     def _callbacks(self, has_valid):
         callbacks = copy.deepcopy(list(self.callbacks or []))
         if self.early_stopping and has_valid:
             callbacks.append(
                 (
                     "early_stopping",
-                    EarlyStopping(
+                    DelayedEarlyStopping(
+                        start=self._early_stopping_start(),
                         monitor="valid_loss",
                         patience=self.n_iter_no_change,
                         load_best=True,
@@ -341,7 +359,7 @@ class NeuralEstimatorMixin:
             optimizer=opt,
             lr=self.lr,
             max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
+            batch_size=self._batch_rows(),
             train_split=predefined_split(valid_data)
             if valid_data is not None
             else None,
@@ -497,6 +515,17 @@ def _assign_rows(result, part, start):
             _assign_rows(r, v, start)
     else:
         result[start : start + len(part)] = part
+
+
+def auto_batch_size(n_rows: int) -> int:
+    """``batch_size="auto"``: about ten steps per epoch, between 16 and 200 rows.
+
+    ``min(200, n)`` (scikit-learn's MLP rule) gives a table of a few hundred
+    rows one or two optimiser steps per epoch, and a network that has barely
+    moved after a hundred epochs; this rule keeps ten steps per epoch on small
+    tables and 200-row batches on large ones.
+    """
+    return int(min(200, max(16, n_rows // 10), max(1, n_rows)))
 
 
 def predict_batch_rows(n_stack: int, width: int, budget: int = 1 << 24) -> int:

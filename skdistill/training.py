@@ -27,6 +27,7 @@ from skorch.dataset import unpack_data
 __all__ = [
     "BatchIterator",
     "CriterionSchedule",
+    "DelayedEarlyStopping",
     "NonFiniteLossError",
     "StackedNet",
     "TensorData",
@@ -329,6 +330,26 @@ class CriterionSchedule(Callback):
     def on_epoch_begin(self, net, **kwargs):
         epoch = max(0, len(net.history) - 1)
         setattr(net.criterion_, self.attribute, self.schedule(epoch, net.max_epochs))
+
+
+class DelayedEarlyStopping(EarlyStopping):
+    """skorch's ``EarlyStopping`` that starts watching after a share of the epochs.
+
+    Until ``start`` times ``max_epochs`` epochs have run, no epoch counts as
+    a miss and none is kept as the best: a loss whose own schedule is still
+    moving (EnDD's temperature annealing) would otherwise stop training
+    before the model is the one the schedule ends with. ``start=0`` is plain
+    ``EarlyStopping``.
+    """
+
+    def __init__(self, *args, start=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.start = start
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) <= self.start * net.max_epochs:
+            return
+        super().on_epoch_end(net, **kwargs)
 
 
 class StackedNet(NeuralNet):

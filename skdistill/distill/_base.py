@@ -141,7 +141,7 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         if fit:
             self.student_transform_ = clone(transform).fit(X_raw)
         Xs = check_array(
-            self.student_transform_.transform(X_raw), dtype=[np.float32, np.float64]
+            self.student_transform_.transform(X_raw), dtype=[np.float64, np.float32]
         )
         if not fit and Xs.shape[1] != self.n_student_features_:
             raise ValueError(
@@ -248,6 +248,7 @@ default=None
             t_t = self._to_device(np.concatenate(parts_t))
             return TensorData(X_t, (y_t, t_t), n_labelled=n_lab)
 
+        self.n_train_rows_ = len(tr)
         train = data(tr, extra.pool() if extra else None)
         valid = None
         if va is not None:

@@ -82,14 +82,14 @@ device_data, accelerator :
         memory=None,
         activation: str = "relu",
         dropout: float = 0.0,
-        max_epochs: int = 100,
-        batch_size: int = 256,
+        max_epochs: int = 500,
+        batch_size: int | str = "auto",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         optimizer="adam",
-        validation_fraction: float = 0.0,
-        early_stopping: bool = False,
-        n_iter_no_change: int = 10,
+        validation_fraction: float = 0.1,
+        early_stopping: bool = True,
+        n_iter_no_change: int = 20,
         callbacks=None,
         verbose: int = 0,
         device: str = "auto",
@@ -139,6 +139,11 @@ device_data, accelerator :
 
     def _criterion(self):
         return EnDDCriterion(temperature=self.initial_temperature)
+
+    def _early_stopping_start(self) -> float:
+        # The validation loss is at T = 1 while training anneals from T0: it
+        # only means what it says once the annealing is over.
+        return self.hold_fraction + self.anneal_fraction
 
     def _schedules(self, criterion) -> list:
         schedule = partial(

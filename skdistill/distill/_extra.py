@@ -31,6 +31,9 @@ _EXTRA_KINDS = (None, "noise", "mixup", "noise+mixup")
 #: The label that marks an extra (unlabelled) row, per task.
 _NO_LABEL = {"classification": -1, "regression": np.nan}
 
+#: Noise scales span a factor of 8 (1/2 to 4 times ``noise_scale``).
+_NOISE_SPAN = 8.0
+
 #: Held-out perturbed rows used to fit ``spread_`` (at most).
 _SPREAD_ROWS = 2000
 
@@ -69,9 +72,14 @@ class _ExtraRows:
         base = np.tile(self.X[idx], (n_copies, 1))
         if len(base) == 0:
             return base
-        noisy = base + self.est.noise_scale * self.std * self.rng.standard_normal(
-            base.shape
+        # Each copy draws its own distance: log-uniform between 1/2 and 4
+        # times noise_scale feature standard deviations, so the student sees
+        # the teacher both just off the data and far from it (one scale
+        # taught it little about inputs far away: digits' noise images).
+        scale = self.est.noise_scale * _NOISE_SPAN ** self.rng.uniform(
+            -1 / 3, 2 / 3, size=(len(base), 1)
         )
+        noisy = base + scale * self.std * self.rng.standard_normal(base.shape)
         if kind == "noise":
             return noisy
         partners = self.X[self.rng.choice(idx, size=len(base))]
