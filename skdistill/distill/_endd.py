@@ -10,15 +10,13 @@ from sklearn.utils import Bunch, check_random_state
 
 from .._base import _check_float, _check_int
 from ..nn.criteria import EnDDCriterion
-from ..nn.losses import endd_temperature
+from ..nn.losses import MAX_LOG_CONCENTRATION, endd_temperature
 from ..training import CriterionSchedule
 from ..uncertainty import dirichlet_uncertainty
 from ._base import BaseDistiller
 
 __all__ = ["EnDDDistiller"]
 
-#: Log-concentrations are clipped here before exp, so alpha stays finite.
-_MAX_LOG_ALPHA = 30.0
 
 
 class EnDDDistiller(BaseDistiller):
@@ -27,10 +25,12 @@ class EnDDDistiller(BaseDistiller):
     The student predicts Dirichlet concentrations ``alpha = exp(z)`` and is
     trained with the Dirichlet negative log-likelihood of the teacher
     members' (smoothed) probabilities, so it models the *distribution* of the
-    members' predictions, not only their mean. The temperature anneals from
-    ``initial_temperature`` to 1 over the first ``anneal_fraction`` of the
-    epochs (both the student's concentrations and the teacher's targets are
-    heated, so early training matches flat targets).
+    members' predictions, not only their mean. The temperature follows
+    Malinin et al.'s schedule: held at ``initial_temperature`` for the first
+    ``hold_fraction`` of ``max_epochs``, then decayed linearly to 1 over the
+    next ``anneal_fraction`` (both the student's concentrations and the
+    teacher's targets are heated, so early training matches flat targets).
+    Early stopping starts watching once the temperature is 1.
 
     Uncertainty comes from the Dirichlet in closed form: total = entropy of
     the expected probabilities, aleatoric = expected entropy
@@ -45,11 +45,15 @@ class EnDDDistiller(BaseDistiller):
     teacher : estimator or list of estimators
         As for :class:`HydraDistiller`.
     initial_temperature : float, default=10.0
-    anneal_fraction : float, default=0.5
+    hold_fraction : float, default=0.2
+        Fraction of ``max_epochs`` held at ``initial_temperature``.
+    anneal_fraction : float, default=0.4
+        Fraction of ``max_epochs`` over which the temperature then decays to 1.
     n_member_samples : int, default=None
         Draws returned by ``predict_members``; None is the teacher's size.
-    core_layer_sizes, head_layer_sizes, memory, activation, dropout, max_epochs, \
-batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
+    max_epochs : int, default=500
+    core_layer_sizes, head_layer_sizes, extra_inputs, n_extra, noise_scale, \
+extra_ratio, memory, activation, dropout, batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
 n_iter_no_change, callbacks, verbose, device, random_state, \
 device_data, accelerator :
         As for :class:`HydraDistiller`.
@@ -157,7 +161,7 @@ device_data, accelerator :
     def predict_alpha(self, X) -> np.ndarray:
         """Dirichlet concentrations, ``(n_samples, n_classes)``."""
         z = self._student_outputs(X)[:, 0, :]
-        return np.exp(np.clip(z, -_MAX_LOG_ALPHA, _MAX_LOG_ALPHA))
+        return np.exp(np.clip(z, -MAX_LOG_CONCENTRATION, MAX_LOG_CONCENTRATION))
 
     def predict_proba(self, X) -> np.ndarray:
         """The Dirichlet's mean, ``alpha / alpha_0``."""

@@ -36,13 +36,37 @@ class HydraDistiller(BaseDistiller):
       regression, between the moment-matched mixtures);
     * L3, individuality: ``T^2`` times the mean over mapped pairs of
       ``KL(teacher member || its head)`` at temperature ``T``;
-    * L4, diversity: the mean over head layers, heads and output units of
-      ``(1 + cos(mean head weights, head weights)) / 2``, on head weights
-      only; a mean, so ``diversity`` transfers between architectures.
-      ``lambda`` rises linearly from 0 over the first ``diversity_warmup``
-      of the epochs.
+    * L4, diversity: for every head layer and unit, how aligned each head's
+      weight vector is with every other head's, ``max(0, cos)``, summed over
+      units and layers and averaged over the other heads (identical heads
+      score ``M`` per unit, as in the Hydra+ reference, so its ``lambda``
+      values carry over). Head weights only; training steps only.
+      ``lambda`` is 0 for the first ``diversity_start`` of the epochs, then
+      rises linearly to ``diversity`` over the next ``diversity_warmup``.
 
-    Hydra (Tran et al., 2020) is ``alpha=1, beta=1, diversity=0``, with
+    **Where the teacher disagrees.** The members of an ensemble agree on the
+    rows they were trained on; their disagreement lives between and beyond
+    them. So the student also learns the teacher's outputs at extra inputs:
+    ``n_extra`` perturbed copies of every training row (``extra_inputs``),
+    and any rows passed as ``fit(X, y, X_unlabelled=...)``. The teacher is
+    run on them once per fit; every training batch of labelled rows carries
+    ``extra_ratio`` times as many extra rows, drawn afresh each epoch; they
+    count in L2 and L3, never in L1.
+
+    **The spread scale.** A head that imitates several members learns their
+    barycentre, so with ``M < N`` heads the heads disagree less than the
+    members (about ``(M - 1) / (N - 1)`` of the size). After training,
+    ``spread_`` rescales the heads' log-probabilities (regression: means)
+    around their mean so that the student's mean epistemic uncertainty
+    matches the teacher's on held-out inputs: the geometric mean of the
+    ratios on perturbed copies of the validation rows and on the validation
+    rows themselves is 1. It changes ``predict_members``,
+    ``predict_uncertainty`` and, for classification, ``predict_proba``
+    only as far as the rescaled heads' mean changes (the mean log-probability
+    over heads is kept); a regression student's mixture mean and aleatoric
+    variance do not change, its epistemic variance scales by ``spread_**2``.
+
+        Hydra (Tran et al., 2020) is ``alpha=1, beta=1, diversity=0``, with
     ``mean_head_init=True`` for its two-stage start. Hydra+ (Ferianc &
     Rodrigues, 2022) is the default.
 
@@ -64,9 +88,11 @@ class HydraDistiller(BaseDistiller):
     beta : float, default=0.5
         Weight of individuality (L3) against aggregation (L2).
     diversity : float, default=0.01
-        The diversity weight lambda.
+        The diversity weight lambda (on the scale of the Hydra+ reference's).
+    diversity_start : float, default=0.0
+        Fraction of ``max_epochs`` before lambda starts to rise.
     diversity_warmup : float, default=0.5
-        Fraction of the epochs over which lambda rises from 0.
+        Fraction of ``max_epochs`` over which lambda then rises from 0.
     temperature : float, default=3.0
         Temperature of the individuality term.
     aggregation_temperature : float, default=1.0
@@ -75,13 +101,42 @@ class HydraDistiller(BaseDistiller):
         Hydra's two-stage start: first train one head on the ensemble mean
         for half of ``max_epochs``, then copy it into every head (plus small
         noise) and train for the other half.
+    extra_inputs : {"noise", "mixup", "noise+mixup"} or None, default="noise"
+        The perturbed copies the student also learns the teacher on.
+        ``"noise"``: Gaussian noise, each copy at its own scale, log-uniform
+        between 1/2 and 4 times ``noise_scale`` standard deviations of each
+        feature; ``"mixup"``: a random convex mix of the row and another
+        training row; ``"noise+mixup"``: either, at random. None: only the
+        training rows (and ``X_unlabelled``).
+    n_extra : int, default=3
+        Perturbed copies per training row in the pool of extra rows.
+    noise_scale : float, default=1.0
+        Median-ish scale of the noise, in standard deviations of each feature.
+    extra_ratio : float, default=1.0
+        Extra rows per labelled row in every training batch.
+    spread_calibration : bool or "auto", default="auto"
+        Fit ``spread_`` after training. ``"auto"``: when there are fewer
+        heads than teacher members (with as many, the heads keep the
+        members' spread by themselves; calibrating them as well measurably
+        overshot on breast_cancer).
     memory : str, joblib.Memory or None, default=None
         Caches the teacher's fit and outputs, as in ``Pipeline``: a grid
         search over student parameters then fits each fold's teacher once.
-    activation, dropout, max_epochs, batch_size, lr, weight_decay, optimizer, \
-validation_fraction, early_stopping, n_iter_no_change, callbacks, verbose, \
-device, random_state, \
-device_data, accelerator :
+    max_epochs : int, default=1000
+        The cap; training normally ends earlier, by early stopping.
+    batch_size : int or "auto", default="auto"
+        Labelled rows per step; ``"auto"`` is about ten steps per epoch,
+        between 16 and 200 rows.
+    validation_fraction : float, default=0.1
+        Training rows held out (with one perturbed copy each) for the
+        early-stopping signal and the spread scale.
+    early_stopping : bool, default=True
+        Stop when the held-out loss (correctness, aggregation and
+        individuality, without the weight penalty L4) has not improved for
+        ``n_iter_no_change`` epochs, and keep the best epoch's weights.
+    n_iter_no_change : int, default=20
+    activation, dropout, lr, weight_decay, optimizer, callbacks, verbose, \
+device, random_state, device_data, accelerator :
         As for :class:`~skdistill.EnsembleClassifier`.
 
     Attributes
@@ -90,6 +145,8 @@ device_data, accelerator :
         The fitted teacher.
     n_teacher_members_ : int
     n_heads_ : int
+    spread_ : float
+        The heads' spread scale (1 when not calibrated); see above.
     classes_ : ndarray (classification)
     y_mean_, y_scale_ : float (regression)
     task_ : {"classification", "regression"}

@@ -42,8 +42,8 @@ class KDDistiller(BaseDistiller):
     virtual_a : float, default=0.9
         Probability the virtual teacher gives the true class.
     student_transform : transformer, default=None
-    core_layer_sizes, head_layer_sizes, memory, activation, dropout, max_epochs, \
-batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
+    core_layer_sizes, head_layer_sizes, extra_inputs, n_extra, noise_scale, \
+extra_ratio, memory, activation, dropout, max_epochs, batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
 n_iter_no_change, callbacks, verbose, device, random_state, \
 device_data, accelerator :
         As for :class:`HydraDistiller`.
