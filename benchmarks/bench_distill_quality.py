@@ -297,7 +297,6 @@ SWEEP = {
     "noise_scale=0.5": dict(noise_scale=0.5),
     "noise_scale=2": dict(noise_scale=2.0),
     "extra_ratio=3": dict(extra_ratio=3.0),
-    "max_epochs=300": dict(max_epochs=300),
     "spread_calibration=False": dict(spread_calibration=False),
     "spread_calibration=True": dict(spread_calibration=True),
 }
@@ -397,7 +396,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    sweep_sets = ["spiral", "digits", "breast_cancer", "toy regression"]
+    sweep_sets = ["spiral", "digits", "breast_cancer"]
     if args.quick:
         args.seeds, args.members, args.sweep_seeds = 1, 4, 1
         args.datasets = ["spiral", "toy regression", "breast_cancer"]
