@@ -66,7 +66,7 @@ class HydraDistiller(BaseDistiller):
     over heads is kept); a regression student's mixture mean and aleatoric
     variance do not change, its epistemic variance scales by ``spread_**2``.
 
-        Hydra (Tran et al., 2020) is ``alpha=1, beta=1, diversity=0``, with
+    Hydra (Tran et al., 2020) is ``alpha=1, beta=1, diversity=0``, with
     ``mean_head_init=True`` for its two-stage start. Hydra+ (Ferianc &
     Rodrigues, 2022) is the default.
 
