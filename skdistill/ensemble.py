@@ -182,6 +182,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         seed = self._seed()
         stratify = self._task == "classification"
         X_tr, y_tr, X_va, y_va = self._split(X, y, seed, stratify)
+        self.n_train_rows_ = len(X_tr)
         if self._task == "regression" and not warm:
             self._fit_target_scale(y_tr)
         t_tr, dtype = self._targets(y_tr)

@@ -18,7 +18,6 @@ from ._base import BaseDistiller
 __all__ = ["EnDDDistiller"]
 
 
-
 class EnDDDistiller(BaseDistiller):
     """Ensemble distribution distillation (Malinin et al., 2020).
 
