@@ -1,10 +1,10 @@
 """skdistill: deep ensembles and uncertainty-preserving distillation for scikit-learn."""
 
-from ._persistence import IncompatibleVersionError, load
+from ._codec import UntrustedTypeError
+from ._persistence import IncompatibleVersionError, convert_legacy_file, load
+from ._version import __version__
 from .distill import EnDDDistiller, HydraDistiller, KDDistiller
 from .ensemble import EnsembleClassifier, EnsembleRegressor
-
-__version__ = "0.1.0"
 
 __all__ = [
     "EnDDDistiller",
@@ -13,6 +13,8 @@ __all__ = [
     "HydraDistiller",
     "IncompatibleVersionError",
     "KDDistiller",
+    "UntrustedTypeError",
     "__version__",
+    "convert_legacy_file",
     "load",
 ]

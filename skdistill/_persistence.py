@@ -2,44 +2,56 @@
 
 Two ways to keep a fitted model:
 
+- **est.save(path) / skdistill.load(path)**: one zip file that holds data,
+  never code. Loading it runs nothing that came from the file: parameters
+  and fitted attributes are JSON, arrays ``.npy`` files read with
+  ``allow_pickle=False``, network weights skorch's ``save_params`` files
+  read with ``torch.load(weights_only=True)``, scikit-learn teachers and
+  transformers :mod:`skops.io` blobs, classes import paths. Types outside
+  skdistill, torch, skorch, scikit-learn, numpy and scipy are refused at
+  load time, with their names, unless passed in ``trusted=[...]`` (the skops
+  convention). ``save`` writes a temporary file in the same folder, syncs
+  it and renames it over the target: a save that fails leaves the earlier
+  file as it was, and a reader sees the old file or the new one, whole.
 - **pickle / joblib** (``joblib.dump(est, "model.joblib")``): the whole
-  estimator, as scikit-learn users expect. skorch maps the network's tensors
-  to the CPU where CUDA is missing, so a model fitted on a GPU loads on a
-  CPU-only machine.
-- **est.save(path) / skdistill.load(path)**: one zip file holding the
-  network's weights, optimizer state and history written by skorch's
-  ``save_params`` (plain ``torch.save`` state dicts, read back with
-  ``weights_only=True``), plus the rest of the estimator pickled without its
-  network, plus a small JSON header. ``load`` rebuilds the network from the
-  estimator's fitted attributes and can put it on any device.
+  estimator, as scikit-learn users expect, and as trusted as any pickle:
+  loading one runs whatever code it holds, so load only your own.
 
-Both paths record the skdistill version. A model saved by a version with a
+Both record the skdistill version. A model saved by a version with a
 different ``major.minor`` release (``0.minor`` before 1.0, when any minor
 release may change the internal classes) raises
 :class:`IncompatibleVersionError` naming both versions; a different patch
-release only warns (:class:`VersionWarning`). Loading any pickle, or the
-estimator part of a saved file, runs code: load only files you trust.
+release only warns (:class:`VersionWarning`). Files written by skdistill
+0.1 held a pickle; :func:`convert_legacy_file` converts one, in a trusted
+environment, on request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
 import tempfile
 import warnings
 import zipfile
+import zlib
 
 import torch
 from sklearn.utils.fixes import parse_version
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["IncompatibleVersionError", "VersionWarning", "load"]
+__all__ = [
+    "IncompatibleVersionError",
+    "VersionWarning",
+    "convert_legacy_file",
+    "load",
+]
 
 FORMAT = "skdistill"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _HEADER = "skdistill.json"
-_ESTIMATOR = "estimator.pkl"
+_ESTIMATOR = "estimator.json"
 _NET_FILES = {
     "f_params": "params.pt",
     "f_optimizer": "optimizer.pt",
@@ -57,9 +69,9 @@ class VersionWarning(UserWarning):
 
 
 def current_version() -> str:
-    import skdistill
+    from ._version import __version__
 
-    return skdistill.__version__
+    return __version__
 
 
 def _series(version: str) -> tuple:
@@ -97,14 +109,33 @@ def check_version(saved: str | None, what: str) -> None:
     )
 
 
-def save(estimator, path) -> None:
-    """Write ``estimator`` to ``path``; see :meth:`save` on the estimators."""
-    check_is_fitted(estimator, "net_")
+def _net_files(tmp, prefix):
+    return {k: os.path.join(tmp, f"{prefix.replace('/', '_')}_{n}")
+            for k, n in _NET_FILES.items()}  # fmt: skip
+
+
+def _archive(estimator) -> dict[str, bytes]:
+    """Every member of the archive of a fitted estimator, as bytes."""
+    from ._codec import Writer
+    from .training import StackedNet
+
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def save_net(est, prefix):
+            files = _net_files(tmp, prefix)
+            # The plain skorch method: an accelerated net's version waits for
+            # every process, but saving is done by the main process alone.
+            StackedNet.save_params(est.net_, **files)
+            names = {}
+            for key, name in _NET_FILES.items():
+                with open(files[key], "rb") as fh:
+                    writer.files[f"{prefix}/{name}"] = fh.read()
+                names[key] = f"{prefix}/{name}"
+            return names
+
+        writer = Writer(save_net)
+        tree = writer.encode_estimator(estimator, type(estimator).__name__)
     net = estimator.net_
-    skeleton = object.__new__(type(estimator))
-    skeleton.__dict__.update(
-        {k: v for k, v in estimator.__dict__.items() if k not in ("net_", "history_")}
-    )
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -113,22 +144,45 @@ def save(estimator, path) -> None:
         "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
         "device": str(net.device) if net.device is not None else "cpu",
     }
-    from .training import StackedNet
-
-    with tempfile.TemporaryDirectory() as tmp:
-        files = {k: os.path.join(tmp, name) for k, name in _NET_FILES.items()}
-        # The plain skorch method: an accelerated net's version waits for every
-        # process, but saving is done by the main process alone.
-        StackedNet.save_params(net, **files)
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(_HEADER, json.dumps(header, indent=1))
-            zf.writestr(_ESTIMATOR, pickle.dumps(skeleton))
-            for key, name in _NET_FILES.items():
-                zf.write(files[key], name)
+    return {
+        _HEADER: json.dumps(header, indent=1).encode(),
+        _ESTIMATOR: json.dumps(tree).encode(),
+        **writer.files,
+    }
 
 
-def load(path, *, device=None):
+def save(estimator, path) -> None:
+    """Write ``estimator`` to ``path``; see :meth:`save` on the estimators."""
+    check_is_fitted(estimator, "net_")
+    members = _archive(estimator)  # fails before any file is touched
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".skdistill-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                for name, data in members.items():
+                    zf.writestr(name, data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _bad(path, what):
+    return ValueError(f"{path} is not a readable skdistill model file: {what}")
+
+
+def load(path, *, device=None, trusted=None):
     """Load an estimator written by ``est.save(path)``.
+
+    Loading runs no code from the file (see :mod:`skdistill._persistence`):
+    types outside skdistill, torch, skorch, scikit-learn, numpy and scipy,
+    such as your own ``module=`` class, are refused unless named in
+    ``trusted``.
 
     Parameters
     ----------
@@ -138,6 +192,10 @@ def load(path, *, device=None):
         that was a CUDA device and this machine has none (with a warning).
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``... as for the
         estimators' ``device`` parameter.
+    trusted : list of str, default=None
+        Import paths of further types to accept, e.g.
+        ``["mypackage.nets.MyMember"]``; the error for an untrusted file lists
+        the ones it holds.
 
     Returns
     -------
@@ -147,10 +205,62 @@ def load(path, *, device=None):
     Raises
     ------
     IncompatibleVersionError
-        The file was written by an incompatible skdistill release.
+        The file was written by an incompatible skdistill release (0.1's
+        pickle-based files included: see :func:`convert_legacy_file`).
     ValueError
-        The file is not a skdistill model.
+        The file is not a skdistill model, is damaged, or holds untrusted
+        types (:class:`~skdistill._codec.UntrustedTypeError`, a subclass).
     """
+    from ._codec import UntrustedTypeError
+
+    try:
+        return _load(path, device, trusted)
+    except (IncompatibleVersionError, UntrustedTypeError):
+        raise
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, KeyError, EOFError, OSError,
+            json.JSONDecodeError, UnicodeDecodeError, RuntimeError, TypeError,
+            AttributeError, IndexError, pickle.UnpicklingError) as exc:  # fmt: skip
+        msg = str(exc).split("\n")[0]
+        if "weights_only" in msg or "WeightsUnpickler" in msg:
+            msg = "a weight file holds something other than tensors"
+        raise _bad(path, f"{type(exc).__name__}: {msg[:200]}") from None
+    except ValueError as exc:
+        if str(path) in str(exc):
+            raise
+        raise _bad(path, str(exc).split("\n")[0][:200]) from None
+
+
+def _read_header(zf, path):
+    try:
+        header = json.loads(zf.read(_HEADER))
+    except KeyError:
+        raise ValueError(f"{path} is not a model saved by skdistill's save()") from None
+    if not isinstance(header, dict):
+        raise _bad(path, "its header is not a JSON object")
+    if header.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a model saved by skdistill's save()")
+    version = header.get("format_version")
+    if version == 1:
+        raise IncompatibleVersionError(
+            f"{path} was written by skdistill 0.1, whose files hold a pickle "
+            "(loading one runs any code it contains). If you trust the file, "
+            "convert it once with skdistill.convert_legacy_file(path, new_path, "
+            "i_trust_this_file=True) in an environment with skdistill 0.1's "
+            "classes, then load the new file"
+        )
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise IncompatibleVersionError(
+            f"{path} has format {header.get('format')!r} version {version!r}; "
+            f"skdistill {current_version()} reads {FORMAT!r} version "
+            f"{FORMAT_VERSION}"
+        )
+    return header
+
+
+def _load(path, device, trusted):
+    from ._codec import Reader, UntrustedTypeError
     from .training import resolve_device
 
     try:
@@ -158,29 +268,12 @@ def load(path, *, device=None):
     except zipfile.BadZipFile:
         raise ValueError(f"{path} is not a model saved by skdistill's save()") from None
     with zf, tempfile.TemporaryDirectory() as tmp:
-        try:
-            header = json.loads(zf.read(_HEADER))
-        except KeyError:
-            raise ValueError(
-                f"{path} is not a model saved by skdistill's save()"
-            ) from None
-        if header.get("format") != FORMAT or header.get("format_version", 0) > (
-            FORMAT_VERSION
-        ):
-            raise IncompatibleVersionError(
-                f"{path} has format {header.get('format')!r} version "
-                f"{header.get('format_version')}; skdistill {current_version()} "
-                f"reads {FORMAT!r} up to version {FORMAT_VERSION}"
-            )
-        what = header.get("class", "model").rsplit(".", 1)[-1]
+        header = _read_header(zf, path)
+        what = str(header.get("class", "model")).rsplit(".", 1)[-1]
         check_version(header.get("skdistill"), what)
-        with warnings.catch_warnings():
-            # The header check above has already warned about the version.
-            warnings.simplefilter("ignore", VersionWarning)
-            estimator = pickle.loads(zf.read(_ESTIMATOR))
-        files = {}
-        for key, name in _NET_FILES.items():
-            files[key] = zf.extract(name, tmp)
+        tree = json.loads(zf.read(_ESTIMATOR))
+        if not isinstance(tree, dict) or "class" not in tree:
+            raise _bad(path, "its estimator entry is not a JSON object")
         if device is None:
             device = header.get("device", "cpu")
             if torch.device(device).type == "cuda" and not torch.cuda.is_available():
@@ -188,13 +281,73 @@ def load(path, *, device=None):
                     f"the model was saved from {device} but CUDA is not available "
                     "here; loading it on the CPU",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
                 device = "cpu"
-        estimator.device_ = resolve_device(device)
-        estimator.data_device_ = estimator.device_
+        device = resolve_device(device)
+
+        def load_net(est, names):
+            if not isinstance(names, dict) or set(names) != set(_NET_FILES):
+                raise _bad(path, "a network entry names the wrong files")
+            files = {}
+            for key, name in names.items():
+                files[key] = os.path.join(tmp, f"{len(os.listdir(tmp))}_{key}")
+                with open(files[key], "wb") as fh:
+                    fh.write(zf.read(name))
+            est.device_ = device
+            est.data_device_ = device
+            net = est._init_net()
+            net.load_params(**files)
+            est.net_ = net
+            est.history_ = net.history
+
+        reader = Reader(zf.read, load_net, trusted, path)
+        bad = reader.untrusted({"__estimator__": tree})
+        if bad:
+            raise UntrustedTypeError(path, bad)
+        with warnings.catch_warnings():
+            # The header check above has already warned about the version.
+            warnings.simplefilter("ignore", VersionWarning)
+            estimator = reader.decode_estimator(tree)
+    if getattr(estimator, "net_", None) is None:
+        raise _bad(path, "it holds no fitted network")
+    return estimator
+
+
+def convert_legacy_file(path, new_path, *, i_trust_this_file=False) -> None:
+    """Convert a file written by skdistill 0.1 (a pickle inside) to today's format.
+
+    0.1's ``save`` pickled the estimator, and unpickling runs whatever code
+    the file holds. This function does exactly that, so it refuses to run
+    unless you say that you trust the file; do it once, in the environment
+    that wrote it, then use the new file. The new file loads without running
+    code.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by skdistill 0.1's ``save``.
+    new_path : str or path-like
+        Where to write the converted model.
+    i_trust_this_file : bool, default=False
+        Must be True: you vouch that the file is your own.
+    """
+    if i_trust_this_file is not True:
+        raise ValueError(
+            "convert_legacy_file unpickles the file, which runs any code it "
+            "holds; pass i_trust_this_file=True only for a file you made"
+        )
+    with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory() as tmp:
+        header = json.loads(zf.read(_HEADER))
+        if header.get("format") != FORMAT or header.get("format_version") != 1:
+            raise ValueError(f"{path} is not a skdistill 0.1 file")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VersionWarning)
+            estimator = pickle.loads(zf.read("estimator.pkl"))  # noqa: S301
+        files = {k: zf.extract(n, tmp) for k, n in _NET_FILES.items()}
+        estimator.device_ = estimator.data_device_ = "cpu"
         net = estimator._init_net()
         net.load_params(**files)
     estimator.net_ = net
     estimator.history_ = net.history
-    return estimator
+    save(estimator, new_path)

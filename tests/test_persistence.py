@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 import skdistill
+import skdistill._version
 from skdistill import (
     EnDDDistiller,
     EnsembleClassifier,
@@ -31,6 +32,7 @@ from skdistill import (
     HydraDistiller,
     IncompatibleVersionError,
     KDDistiller,
+    UntrustedTypeError,
     load,
 )
 from skdistill._persistence import VersionWarning
@@ -177,16 +179,26 @@ def test_save_load_round_trip(fitted, name, tmp_path):
     est, X, _ = fitted(name)
     path = tmp_path / "model.skd"
     est.save(path)
+    trusted = None
+    if name == "ensemble_clf_module":
+        # A user's module class is code: refused unless the user trusts it.
+        member = f"{LinearMember.__module__}.{LinearMember.__qualname__}"
+        with pytest.raises(UntrustedTypeError, match=member):
+            load(path)
+        trusted = [member]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # same version, same device: no warning
-        loaded = load(path)
+        loaded = load(path, trusted=trusted)
     assert_same_model(est, loaded, X)
     for device in ("cpu", "auto"):
-        assert_same_model(est, load(path, device=device), X)
+        assert_same_model(est, load(path, device=device, trusted=trusted), X)
     # The file is a zip with a readable header and skorch's parameter files.
     with zipfile.ZipFile(path) as zf:
         header = json.loads(zf.read("skdistill.json"))
-        assert {"params.pt", "optimizer.pt", "history.json"} <= set(zf.namelist())
+        names = {n.rsplit("/", 1)[-1] for n in zf.namelist()}
+        assert {"params.pt", "optimizer.pt", "history.json"} <= names
+        # Data only: no pickle anywhere in the archive.
+        assert not any(n.endswith((".pkl", ".pickle")) for n in zf.namelist())
     assert header["skdistill"] == skdistill.__version__
     assert header["class"].endswith(type(est).__name__)
 
@@ -242,7 +254,7 @@ def _bumped(version, part):
 
 def _pickled_by(version, est, monkeypatch):
     with monkeypatch.context() as m:
-        m.setattr(skdistill, "__version__", version)
+        m.setattr(skdistill._version, "__version__", version)
         return pickle.dumps(est)
 
 
@@ -257,7 +269,7 @@ def test_pickle_from_incompatible_version_is_refused(fitted, monkeypatch):
     # joblib goes through the same check.
     buf = io.BytesIO()
     with monkeypatch.context() as m:
-        m.setattr(skdistill, "__version__", newer)
+        m.setattr(skdistill._version, "__version__", newer)
         joblib.dump(est, buf)
     buf.seek(0)
     with pytest.raises(IncompatibleVersionError, match=newer):
@@ -425,7 +437,7 @@ def test_cuda_fitted_save_loads_on_cpu(fitted, name, tmp_path):
 
     with zipfile.ZipFile(path) as zf:
         assert json.loads(zf.read("skdistill.json"))["device"] == "cuda:0"
-        params = zf.read("params.pt")
+        params = zf.read(next(n for n in zf.namelist() if n.endswith("params.pt")))
     with pytest.raises(RuntimeError, match="CUDA"):
         torch.load(io.BytesIO(params), weights_only=True)
 
@@ -436,7 +448,7 @@ def test_cuda_fitted_save_loads_on_cpu(fitted, name, tmp_path):
     assert_same_model(est, explicit, X)
     teacher = getattr(explicit, "teacher_", None)
     if hasattr(teacher, "net_"):
-        # The teacher is pickled whole inside the file; skorch maps it too.
+        # The teacher's network is stored and mapped like the student's.
         assert teacher.device_ == "cpu"
         np.testing.assert_array_equal(
             teacher.predict_members(X), est.teacher_.predict_members(X)
