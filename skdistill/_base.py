@@ -9,6 +9,7 @@ keeps the fitted net as ``net_`` (its history as ``history_``).
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import numbers
 import warnings
@@ -62,10 +63,22 @@ def _check_float(name, value, low=0.0, high=None, low_open=False, high_open=Fals
     bad_high = high is not None and (value >= high if high_open else value > high)
     if bad_low or bad_high or not np.isfinite(value):
         lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ValueError(
-            f"{name} must be in {lo}{low}, {high or 'inf'}{hi}; got {value!r}"
-        )
+        hi = ")" if high_open or high is None else "]"
+        top = "inf" if high is None else high
+        raise ValueError(f"{name} must be in {lo}{low}, {top}{hi}; got {value!r}")
+
+
+def _check_float32_range(X):
+    """Refuse inputs that overflow float32, the precision the networks run in."""
+    if X.size:
+        top = float(np.max(np.abs(X)))
+        if top > np.finfo(np.float32).max:
+            raise ValueError(
+                f"X has values too large for float32 (max |x| = {top:.3g}), the "
+                "precision the networks compute in; scale the inputs, e.g. "
+                "with StandardScaler"
+            )
+    return X
 
 
 def _check_sizes(name, sizes):
@@ -78,6 +91,45 @@ def _check_sizes(name, sizes):
     for s in sizes:
         _check_int(f"every entry of {name}", s)
     return tuple(int(s) for s in sizes)
+
+
+def _fitted_state(est) -> dict:
+    return {
+        k: v
+        for k, v in est.__dict__.items()
+        if k.endswith("_") and not k.startswith("__")
+    }
+
+
+def transactional(fit):
+    """Make ``fit`` all or nothing: a fit that raises leaves the estimator as it was.
+
+    The fitted attributes (names ending in ``_``) are put back exactly as
+    they were before the call, or removed if there were none, whatever the
+    exception, ``KeyboardInterrupt`` included. With ``warm_start`` the
+    network trains in place, so a copy of it is kept until the fit ends.
+    A Ctrl-C *after* the first epoch is not an exception here: the training
+    layer ends the fit normally with the weights it has, and warns.
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        before = _fitted_state(self)
+        net = before.get("net_")
+        kept_net = copy.deepcopy(net) if net is not None and getattr(
+            self, "warm_start", False
+        ) else None  # fmt: skip
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            for key in _fitted_state(self):
+                del self.__dict__[key]
+            self.__dict__.update(before)
+            if kept_net is not None:
+                self.net_, self.history_ = kept_net, kept_net.history
+            raise
+
+    return wrapper
 
 
 class NeuralEstimatorMixin:
@@ -163,13 +215,23 @@ class NeuralEstimatorMixin:
 
     def _validate_X(self, X, *, reset):
         self._check_frame(X)
-        return validate_data(
+        X = validate_data(
             self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=1
         )
+        return _check_float32_range(X)
 
     def _validate_classification(self, X, y):
         self._check_frame(X)
+        y_obj = y if y is None or hasattr(y, "dtype") else np.asarray(y, dtype=object)
+        if getattr(y_obj, "dtype", None) is np.dtype(object) and any(
+            v is None for v in np.ravel(y_obj)
+        ):
+            raise ValueError(
+                "y contains None: every sample needs a class label (drop or "
+                "fill the unlabelled rows)"
+            )
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        _check_float32_range(X)
         check_classification_targets(y)
         classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -183,6 +245,7 @@ class NeuralEstimatorMixin:
     def _validate_regression(self, X, y):
         self._check_frame(X)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
+        _check_float32_range(X)
         y = np.asarray(y, dtype=np.float64)
         if not np.all(np.isfinite(y)):
             raise ValueError("Input y contains NaN or infinity.")
@@ -380,6 +443,15 @@ class NeuralEstimatorMixin:
                 net.partial_fit(train_data, None, epochs=epochs)
         # The validation split must not travel with the fitted model.
         net.train_split = None
+        if getattr(net, "interrupted_", False) and not any(
+            "train_loss" in epoch for epoch in net.history
+        ):
+            # Ctrl-C before one epoch ended: nothing usable was trained, and
+            # the estimator keeps its state from before this fit.
+            raise KeyboardInterrupt(
+                f"{type(self).__name__}: training was interrupted before its "
+                "first epoch ended"
+            )
         self.net_ = net
         self.history_ = net.history
         if getattr(net, "interrupted_", False):

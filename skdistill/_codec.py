@@ -150,9 +150,12 @@ class Writer:
 
         if isinstance(obj, torch.device):
             return str(obj)
-        if type(obj).__module__.startswith(("skorch.", "skdistill.")):
-            # A plain object of a trusted library (a skorch callback, say):
-            # its class by name and its attributes as data.
+        if hasattr(obj, "__dict__") and not isinstance(
+            obj, torch.nn.Module | torch.Tensor
+        ):
+            # A plain object (a skorch callback, say): its class by name and
+            # its attributes as data. Loading imports the class only if it
+            # is trusted, and never calls it.
             return {
                 "__object__": _qualname(type(obj)),
                 "state": self.encode(dict(vars(obj)), where),

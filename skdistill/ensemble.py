@@ -17,6 +17,7 @@ from ._base import (
     _check_int,
     predict_batch_rows,
     stacked_probabilities,
+    transactional,
 )
 from .nn.criteria import EnsembleCriterion
 from .nn.modules import StackedEnsemble
@@ -343,6 +344,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     def _validate(self, X, y):
         return self._validate_classification(X, y)
 
+    @transactional
     def fit(self, X, y):
         """Fit every member on ``(X, y)``.
 
@@ -435,6 +437,7 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
     def _validate(self, X, y):
         return self._validate_regression(X, y)
 
+    @transactional
     def fit(self, X, y):
         """Fit every member on ``(X, y)``.
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import unpack_data
@@ -301,9 +303,53 @@ class _StopOnNonFiniteLoss(Callback):
             n_batch = len(net.history[-1, "batches"])
             raise NonFiniteLossError(
                 f"the {'training' if training else 'validation'} loss became {value} "
-                f"at epoch {epoch}, batch {n_batch}; lower the learning rate, scale "
-                "the inputs (e.g. StandardScaler) or check the targets for extreme "
-                "values"
+                f"at epoch {epoch}, batch {n_batch}; {_likely_cause(net, batch)}"
+            )
+
+
+def _likely_cause(net, batch) -> str:
+    """The most likely reason for a non-finite loss, from what the net holds."""
+    X = batch[0] if isinstance(batch, tuple | list) and batch else None
+    if isinstance(X, torch.Tensor) and X.numel():
+        top = float(X.detach().abs().max())
+        if not math.isfinite(top) or top > 1e4:
+            return (
+                f"the inputs are very large (max |x| = {top:.3g}): scale them, "
+                "e.g. with StandardScaler"
+            )
+    for name in ("temperature", "initial_temperature"):
+        t = getattr(net.criterion_, name, None)
+        if isinstance(t, int | float) and t > 100:
+            return (
+                f"the loss's {name} is very large ({t:g}): use a temperature "
+                "between 1 and about 20"
+            )
+    return (
+        f"the learning rate lr={net.lr:g} is probably too high: lower it; or check "
+        "the targets for extreme values"
+    )
+
+
+class _WarnOnDivergence(Callback):
+    """Warn when training ends with a loss far above where it started."""
+
+    def on_train_end(self, net, **kwargs):
+        # A schedule (EnDD's temperature, Hydra's diversity weight) changes
+        # what the loss measures from epoch to epoch: first and last epochs
+        # are then not comparable, and no verdict is given.
+        if any(isinstance(cb, CriterionSchedule) for _, cb in net.callbacks_):
+            return
+        losses = [e["train_loss"] for e in net.history if "train_loss" in e]
+        if len(losses) < 2:
+            return
+        first, last = losses[0], losses[-1]
+        if math.isfinite(last) and last - first > max(1.0, abs(first)):
+            warnings.warn(
+                f"the training loss ended at {last:.4g}, far above where it "
+                f"started ({first:.4g}): training diverged; the learning rate "
+                f"lr={net.lr:g} is probably too high",
+                ConvergenceWarning,
+                stacklevel=2,
             )
 
 
@@ -403,7 +449,11 @@ class StackedNet(NeuralNet):
         self.predict_batch_size = predict_batch_size
 
     def get_default_callbacks(self):
-        return [*super().get_default_callbacks(), ("nonfinite", _StopOnNonFiniteLoss())]
+        return [
+            *super().get_default_callbacks(),
+            ("nonfinite", _StopOnNonFiniteLoss()),
+            ("divergence", _WarnOnDivergence()),
+        ]
 
     def get_dataset(self, X, y=None):
         if isinstance(X, TensorData):

@@ -28,6 +28,7 @@ from .._base import (
     _check_sizes,
     predict_batch_rows,
     stacked_probabilities,
+    transactional,
 )
 from ..nn.modules import MultiHeadStudent
 from ..training import TensorData, seeded
@@ -176,6 +177,7 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         Xv, y_float = self._validate_regression(X, y)
         return Xv, y_float, y_float
 
+    @transactional
     def fit(self, X, y, X_unlabelled=None):
         """Fit (or take) the teacher, then distil it into the student.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from functools import partial
 
@@ -264,6 +265,14 @@ device, random_state, device_data, accelerator :
 
     def _n_heads(self) -> int:
         n = self.n_heads if self.n_heads is not None else self.n_teacher_members_
+        if n > self.n_teacher_members_:
+            warnings.warn(
+                f"n_heads={n} is more than the teacher's {self.n_teacher_members_} "
+                f"members: head i imitates member i mod {self.n_teacher_members_}, "
+                "so some heads repeat a member (with its own initialisation)",
+                UserWarning,
+                stacklevel=4,
+            )
         self.n_heads_ = int(n)
         return self.n_heads_
 
