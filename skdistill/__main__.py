@@ -13,6 +13,7 @@ with a one-line error and exit status 1 (2 for a malformed command line).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -134,14 +135,48 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--output", default="skdistill_output", metavar="FOLDER",
-        help="folder for table.txt and reliability.png, created if needed "
-        "(default: %(default)s)",
+        help="folder for table.txt and reliability.png, created if needed; it "
+        "is checked before anything is trained (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--force", action="store_true",
+        help="overwrite the result files of an earlier run in the output folder "
+        "(without it, the demo refuses to)",
     )  # fmt: skip
     return parser
 
 
+RESULT_FILES = ("table.txt", "reliability.png")
+
+
+def _check_output(folder: str, force: bool) -> Path:
+    """The output folder, ready to write into, or a one-line error; before training."""
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"error: --output {folder!r} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"error: cannot create --output {folder!r}: {exc.strerror}"
+        raise SystemExit(msg) from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise SystemExit(f"error: --output {folder!r} is not writable")
+    existing = [name for name in RESULT_FILES if (out / name).exists()]
+    if existing and not force:
+        raise SystemExit(
+            f"error: {folder!r} already holds {', '.join(existing)} from an earlier "
+            "run; pass --force to overwrite them, or choose another --output"
+        )
+    return out
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        args.output_dir = _check_output(args.output, args.force)
+    except SystemExit as exc:
+        print(exc.code, file=sys.stderr)
+        return 1
     try:
         return _run(args)
     except (ValueError, TypeError) as exc:
@@ -230,8 +265,7 @@ def _run(args) -> int:
             "predict speed-up": t_ens / _predict_seconds(est, X_te),
         })  # fmt: skip
     table = pd.DataFrame(rows).set_index("model")
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    out = args.output_dir
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         text = table.to_string(float_format=lambda v: f"{v:.4f}")
     print(f"\n{args.dataset}: {len(X_tr)} training rows, {len(X_te)} test rows\n")

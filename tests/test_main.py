@@ -94,3 +94,21 @@ def test_tiny_run_prints_the_table_and_writes_the_plot(tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "KD" in (tmp_path / "out" / "table.txt").read_text()
     assert "iris.csv: 105 training rows, 45 test rows" in result.stdout
+
+
+def test_output_is_checked_before_training_and_never_clobbered(tmp_path):
+    (tmp_path / "a_file").write_text("keep me")
+    result = run_demo("--output", "a_file", cwd=tmp_path)
+    assert_one_line_error(result, "is a file")
+    assert (tmp_path / "a_file").read_text() == "keep me"
+    assert "fitting" not in result.stderr  # nothing was trained
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "table.txt").write_text("an earlier run")
+    result = run_demo("--output", "done", cwd=tmp_path)
+    assert_one_line_error(result, "--force", "table.txt")
+    assert (done / "table.txt").read_text() == "an earlier run"
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert_one_line_error(run_demo("--output", "locked", cwd=tmp_path), "writable")
