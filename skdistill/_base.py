@@ -72,7 +72,7 @@ def _check_float32_range(X):
     """Refuse inputs that overflow float32, the precision the networks run in."""
     if X.size:
         top = float(np.max(np.abs(X)))
-        if top > np.finfo(np.float32).max:
+        if top > float(np.finfo(np.float32).max):
             raise ValueError(
                 f"X has values too large for float32 (max |x| = {top:.3g}), the "
                 "precision the networks compute in; scale the inputs, e.g. "

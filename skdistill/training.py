@@ -340,9 +340,11 @@ class _WarnOnDivergence(Callback):
         if any(isinstance(cb, CriterionSchedule) for _, cb in net.callbacks_):
             return
         losses = [e["train_loss"] for e in net.history if "train_loss" in e]
-        if len(losses) < 2:
+        if not losses or not net.history[0, "batches"]:
             return
-        first, last = losses[0], losses[-1]
+        # Where it started: the first step's loss, before the optimiser moved
+        # (an epoch's mean already holds a divergence in its first steps).
+        first, last = net.history[0, "batches", 0, "train_loss"], losses[-1]
         if math.isfinite(last) and last - first > max(1.0, abs(first)):
             warnings.warn(
                 f"the training loss ended at {last:.4g}, far above where it "
