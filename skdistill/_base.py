@@ -531,20 +531,27 @@ class NeuralEstimatorMixin:
         return net
 
     def save(self, path) -> None:
-        """Save the fitted estimator to one file, weights through skorch.
+        """Save the fitted estimator to one file that holds data, not code.
 
-        The network's weights, optimizer state and history are written with
-        skorch's :meth:`~skorch.net.NeuralNet.save_params` (``torch.save``
-        state dicts, loaded with ``weights_only=True``); the rest of the
-        estimator (parameters, classes, scalers, the teacher) is pickled
-        without its network. Read it back with :func:`skdistill.load`, which
-        can place the model on another device (a CUDA-fitted model on a CPU
-        machine, say).
+        Loading the file with :func:`skdistill.load` runs no code from it:
+        parameters and fitted attributes are JSON and ``.npy`` arrays, the
+        network's weights skorch's ``save_params`` files (read with
+        ``weights_only=True``), scikit-learn teachers :mod:`skops.io`
+        blobs. The write is atomic: a temporary file in the same folder,
+        synced, then renamed over ``path``, so a save that fails leaves an
+        earlier file as it was. ``load`` can place the model on another
+        device (a CUDA-fitted model on a CPU machine, say).
 
         Parameters
         ----------
         path : str or path-like
             The file to write (a zip archive; ``.skd`` is a good suffix).
+
+        Raises
+        ------
+        TypeError
+            An attribute or parameter cannot be stored as data (a lambda,
+            say); nothing is written.
         """
         _persistence.save(self, path)
 
