@@ -536,7 +536,7 @@ class NeuralEstimatorMixin:
         Loading the file with :func:`skdistill.load` runs no code from it:
         parameters and fitted attributes are JSON and ``.npy`` arrays, the
         network's weights skorch's ``save_params`` files (read with
-        ``weights_only=True``), scikit-learn teachers :mod:`skops.io`
+        ``weights_only=True``), scikit-learn teachers ``skops.io``
         blobs. The write is atomic: a temporary file in the same folder,
         synced, then renamed over ``path``, so a save that fails leaves an
         earlier file as it was. ``load`` can place the model on another

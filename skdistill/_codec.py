@@ -6,7 +6,7 @@ the archive, as data: numpy arrays as ``.npy`` files (``allow_pickle=False``),
 the weights of a skdistill estimator's network through skorch's
 ``save_params`` (read back with ``torch.load(weights_only=True)``), and
 scikit-learn objects (a forest teacher, a pipeline, a ``student_transform``)
-through :mod:`skops.io`, the scikit-learn community's format that refuses
+through ``skops.io``, the scikit-learn community's format that refuses
 types it is not told to trust. A class (``optimizer=torch.optim.SGD``,
 ``module=MyNet``) is stored by its import path.
 

@@ -179,7 +179,7 @@ def _bad(path, what):
 def load(path, *, device=None, trusted=None):
     """Load an estimator written by ``est.save(path)``.
 
-    Loading runs no code from the file (see :mod:`skdistill._persistence`):
+    Loading runs no code from the file (see :doc:`/user_guide/production`):
     types outside skdistill, torch, skorch, scikit-learn, numpy and scipy,
     such as your own ``module=`` class, are refused unless named in
     ``trusted``.
