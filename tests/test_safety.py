@@ -365,3 +365,31 @@ def test_messages_name_the_problem(data, student):
         HydraDistiller(teacher=student.teacher_, n_heads=3, max_epochs=1,
                        core_layer_sizes=(4,), head_layer_sizes=(),
                        device="cpu").fit(X, y)  # fmt: skip
+
+
+def test_a_legacy_file_converts_on_request_only(student, data, tmp_path):
+    """A file laid out as skdistill 0.1 wrote it: a pickle and skorch's files."""
+    from skdistill._persistence import _NET_FILES, convert_legacy_file
+    from skdistill.training import StackedNet
+
+    skeleton = object.__new__(type(student))
+    skeleton.__dict__.update(
+        {k: v for k, v in vars(student).items() if k not in ("net_", "history_")}
+    )
+    files = {k: tmp_path / name for k, name in _NET_FILES.items()}
+    StackedNet.save_params(student.net_, **files)
+    old = tmp_path / "old.skd"
+    header = {"format": "skdistill", "format_version": 1, "skdistill": "0.2.0",
+              "class": "skdistill.distill._kd.KDDistiller", "device": "cpu"}  # fmt: skip
+    _write(old, {"skdistill.json": json.dumps(header).encode(),
+                 "estimator.pkl": pickle.dumps(skeleton),
+                 **{name: files[k].read_bytes() for k, name in _NET_FILES.items()}})  # fmt: skip
+    with pytest.raises(IncompatibleVersionError, match="convert_legacy_file"):
+        load(old)
+    new = tmp_path / "new.skd"
+    with pytest.raises(ValueError, match="i_trust_this_file"):
+        convert_legacy_file(old, new)
+    assert not new.exists()
+    convert_legacy_file(old, new, i_trust_this_file=True)
+    X = data[0]
+    np.testing.assert_allclose(load(new).predict_proba(X), student.predict_proba(X))
