@@ -1,5 +1,6 @@
 """skdistill: deep ensembles and uncertainty-preserving distillation for scikit-learn."""
 
+from ._api import predict_members, predict_uncertainty
 from ._codec import UntrustedTypeError
 from ._persistence import IncompatibleVersionError, convert_legacy_file, load
 from ._version import __version__
@@ -17,4 +18,6 @@ __all__ = [
     "__version__",
     "convert_legacy_file",
     "load",
+    "predict_members",
+    "predict_uncertainty",
 ]
