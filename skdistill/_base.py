@@ -16,7 +16,6 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
@@ -611,7 +610,3 @@ def predict_batch_rows(n_stack: int, width: int, budget: int = 1 << 24) -> int:
     """Rows per prediction batch so activations stay within ``budget`` floats."""
     rows = budget // max(1, n_stack * max(1, width))
     return int(min(65536, max(256, rows)))
-
-
-class BaseNeuralEstimator(NeuralEstimatorMixin, BaseEstimator):
-    """Base class (for ``isinstance`` checks and shared docs)."""

@@ -112,10 +112,6 @@ class TensorData(torch.utils.data.Dataset):
     def __getitem__(self, index):
         return self._take(index)
 
-    def subset(self, index: torch.Tensor) -> TensorData:
-        X, y = self._take(index)
-        return TensorData(X, y)
-
 
 def _to(obj, device, dtype=None):
     if obj is None:
