@@ -223,6 +223,18 @@ def uncertainty_tv(
     return float(0.5 * np.sum(np.abs(p - q)))
 
 
+def _paired_scores(u_teacher, u_student):
+    """Both uncertainties checked, over the same samples."""
+    a = _check_scores(u_teacher, "u_teacher")
+    b = _check_scores(u_student, "u_student")
+    if a.shape != b.shape:
+        raise ValueError(
+            f"u_teacher and u_student must have the same length; got {a.shape[0]} "
+            f"and {b.shape[0]}."
+        )
+    return a, b
+
+
 def uncertainty_rank_agreement(u_teacher: ArrayLike, u_student: ArrayLike) -> float:
     """Spearman rank correlation between two uncertainties over the same samples.
 
@@ -254,13 +266,7 @@ def uncertainty_rank_agreement(u_teacher: ArrayLike, u_student: ArrayLike) -> fl
     >>> uncertainty_rank_agreement([0.1, 0.5, 0.2], [1.0, 30.0, 2.0])
     1.0
     """
-    a = _check_scores(u_teacher, "u_teacher")
-    b = _check_scores(u_student, "u_student")
-    if a.shape != b.shape:
-        raise ValueError(
-            f"u_teacher and u_student must have the same length; got {a.shape[0]} "
-            f"and {b.shape[0]}."
-        )
+    a, b = _paired_scores(u_teacher, u_student)
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         warnings.warn(
             "An uncertainty is constant: the rank correlation is undefined; "
@@ -312,13 +318,7 @@ def epistemic_ratio(u_teacher: ArrayLike, u_student: ArrayLike) -> float:
     >>> epistemic_ratio([0.1, 0.3], [0.05, 0.15])
     0.5
     """
-    a = _check_scores(u_teacher, "u_teacher")
-    b = _check_scores(u_student, "u_student")
-    if a.shape != b.shape:
-        raise ValueError(
-            f"u_teacher and u_student must have the same length; got {a.shape[0]} "
-            f"and {b.shape[0]}."
-        )
+    a, b = _paired_scores(u_teacher, u_student)
     if np.any(a < 0) or np.any(b < 0):
         raise ValueError("uncertainties must be non-negative.")
     mean_t = float(np.mean(a))
