@@ -216,9 +216,10 @@ def fit_spread(sets, task: str) -> float:
     With ``r_i(s)`` the ratio of the student's mean epistemic uncertainty
     (heads scaled by ``s``, see :func:`scale_spread`) to the teacher's on
     held-out set ``i``, the spread solves ``sum_i log r_i(s) = 0``: the
-    geometric mean of the ratios is 1. Sets are, for instance, held-out rows
-    (where members agree) and perturbed held-out rows (where they do not),
-    so neither kind of input dominates the fit.
+    geometric mean of the ratios is 1. The sets are inputs the student did
+    not train on, for instance validation rows (where members agree) and
+    fresh perturbed copies of training rows (where they do not), so neither
+    kind of input dominates the fit.
 
     Parameters
     ----------

@@ -60,9 +60,9 @@ class HydraDistiller(BaseDistiller):
     members (about ``(M - 1) / (N - 1)`` of the size). After training,
     ``spread_`` rescales the heads' log-probabilities (regression: means)
     around their mean so that the student's mean epistemic uncertainty
-    matches the teacher's on held-out inputs: the geometric mean of the
-    ratios on perturbed copies of the validation rows and on the validation
-    rows themselves is 1. It changes ``predict_members``,
+    matches the teacher's on inputs it did not train on: the geometric mean
+    of the ratios on fresh perturbed copies of the training rows (drawn after
+    training) and on the validation rows is 1. It changes ``predict_members``,
     ``predict_uncertainty`` and, for classification, ``predict_proba``
     only as far as the rescaled heads' mean changes (the mean log-probability
     over heads is kept); a regression student's mixture mean and aleatoric
