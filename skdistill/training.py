@@ -329,18 +329,27 @@ def _likely_cause(net, batch) -> str:
 class _WarnOnDivergence(Callback):
     """Warn when training ends with a loss far above where it started."""
 
+    def on_train_begin(self, net, **kwargs):
+        # A warm start or partial_fit continues an earlier history: this fit
+        # is judged from its own first epoch, not the first fit's.
+        self.start_ = len(net.history)
+
     def on_train_end(self, net, **kwargs):
         # A schedule (EnDD's temperature, Hydra's diversity weight) changes
         # what the loss measures from epoch to epoch: first and last epochs
         # are then not comparable, and no verdict is given.
         if any(isinstance(cb, CriterionSchedule) for _, cb in net.callbacks_):
             return
-        losses = [e["train_loss"] for e in net.history if "train_loss" in e]
-        if not losses or not net.history[0, "batches"]:
+        epochs = net.history[getattr(self, "start_", 0) :]
+        losses = [e["train_loss"] for e in epochs if "train_loss" in e]
+        if not losses or not epochs[0]["batches"]:
             return
         # Where it started: the first step's loss, before the optimiser moved
         # (an epoch's mean already holds a divergence in its first steps).
-        first, last = net.history[0, "batches", 0, "train_loss"], losses[-1]
+        first = epochs[0]["batches"][0].get("train_loss")
+        last = losses[-1]
+        if first is None:
+            return
         if math.isfinite(last) and last - first > max(1.0, abs(first)):
             warnings.warn(
                 f"the training loss ended at {last:.4g}, far above where it "
