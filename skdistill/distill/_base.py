@@ -261,14 +261,18 @@ default=None
         self._fit_student(train, valid, seed)
         if extra is not None:
             clean = None if va is None else (X_student[va], teacher_out[va])
-            self._after_fit(extra, va if va is not None else tr, clean)
+            self._after_fit(extra, tr, clean)
         return self
 
     def _n_extra_copies(self) -> int:
         return int(self.n_extra) if self.extra_inputs is not None else 0
 
-    def _after_fit(self, extra, rows, clean=None) -> None:
-        """Post-training step with the teacher at held-out inputs (Hydra's spread)."""
+    def _after_fit(self, extra, train_rows, clean=None) -> None:
+        """Post-training step with the teacher's outputs at hand (Hydra's spread).
+
+        ``train_rows`` are the indices the student trained on; ``clean`` is
+        the validation split as (student input, teacher outputs), or None.
+        """
 
     def _n_outputs(self) -> int:
         return len(self.classes_) if self.task_ == "classification" else 1

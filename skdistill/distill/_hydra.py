@@ -6,7 +6,6 @@ import warnings
 from collections.abc import Sequence
 from functools import partial
 
-import numpy as np
 import torch
 
 from .._base import _check_float, _check_int
@@ -304,7 +303,7 @@ device, random_state, device_data, accelerator :
             return self.n_heads_ < self.n_teacher_members_
         return bool(self.spread_calibration) and self.n_heads_ > 1
 
-    def _after_fit(self, extra, rows, clean=None) -> None:
+    def _after_fit(self, extra, train_rows, clean=None) -> None:
         """Fit ``spread_`` on inputs the student did not train on.
 
         Two sets: fresh perturbed copies of (up to 2,000) training rows,
@@ -317,10 +316,9 @@ device, random_state, device_data, accelerator :
         self.spread_ = 1.0
         if not self._calibrates_spread():
             return
-        train = np.setdiff1d(np.arange(len(extra.X)), rows if clean is not None else [])
-        if len(train) > _SPREAD_ROWS:
-            train = extra.rng.choice(train, size=_SPREAD_ROWS, replace=False)
-        sets = [extra.perturbed(train, 1)]
+        if len(train_rows) > _SPREAD_ROWS:
+            train_rows = extra.rng.choice(train_rows, size=_SPREAD_ROWS, replace=False)
+        sets = [extra.perturbed(train_rows, 1)]
         if clean is not None:
             sets.append(clean)
         sets = [
