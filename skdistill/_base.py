@@ -18,8 +18,13 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 from skorch.callbacks import Callback
 from skorch.helper import predefined_split
 
@@ -259,6 +264,62 @@ class NeuralEstimatorMixin:
             )
         return X, y
 
+    def _row_weights(self, X, y, sample_weight, y_raw=None):
+        """Per-row loss weights from ``sample_weight`` and ``class_weight``.
+
+        ``y`` holds the encoded classes (indices into ``classes_``) for a
+        classifier, ``y_raw`` the labels as given (``class_weight``'s dict
+        keys). The product of the two weights is scaled to mean 1, so that
+        multiplying every weight by a constant changes nothing, and the
+        learning rate means the same with or without weights.
+
+        Returns
+        -------
+        weights : ndarray of shape (n_kept,) or None
+            The kept rows' weights; None when every kept row weighs the same:
+            the fit is then exactly the unweighted one.
+        keep : ndarray of int or None
+            The rows of non-zero weight, when some weigh 0; the caller drops
+            the others, which is exactly what a zero weight means. None: all.
+        """
+        class_weight = getattr(self, "class_weight", None)
+        if sample_weight is None and class_weight is None:
+            return None, None
+        w = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        if class_weight is not None:
+            if not hasattr(self, "classes_") or self._is_regression_fit():
+                raise ValueError(
+                    "class_weight applies to classification only; this "
+                    f"{type(self).__name__} is fitted for regression"
+                )
+            labels = self.classes_[y] if y_raw is None else np.asarray(y_raw)
+            per_class = compute_class_weight(
+                class_weight, classes=self.classes_, y=labels
+            )
+            w = w * per_class[y]
+        if not np.all(np.isfinite(w)):
+            raise ValueError("sample_weight contains NaN or infinity")
+        total = w.sum()
+        if not total > 0:
+            raise ValueError(
+                "the sample weights (sample_weight times class_weight) are all "
+                "zero: at least one row needs a non-zero weight"
+            )
+        keep = None
+        if not w.all():
+            keep = np.flatnonzero(w)
+            w = w[keep]
+        if np.all(w == w[0]):
+            return None, keep
+        return w * (len(w) / total), keep
+
+    def _is_regression_fit(self) -> bool:
+        return getattr(self, "_task", None) == "regression" or (
+            getattr(self, "task_", None) == "regression"
+        )
+
     def _seed(self):
         """An integer seed drawn from ``random_state`` (sklearn's convention).
 
@@ -329,10 +390,15 @@ class NeuralEstimatorMixin:
         self.data_device_ = str(device) if on_device else "cpu"
 
     # ------------------------------------------------------- regression scale
-    def _fit_target_scale(self, y) -> None:
-        """Record ``y_mean_`` and ``y_scale_``: the net trains on standardised y."""
-        self.y_mean_ = float(np.mean(y))
-        scale = float(np.std(y))
+    def _fit_target_scale(self, y, weights=None) -> None:
+        """Record ``y_mean_`` and ``y_scale_``: the net trains on standardised y.
+
+        With row weights, the weighted mean and standard deviation (so that
+        integer weights give the scale of the repeated rows).
+        """
+        mean = float(np.average(y, weights=weights))
+        scale = float(np.sqrt(np.average((y - mean) ** 2, weights=weights)))
+        self.y_mean_ = mean
         self.y_scale_ = scale if scale > 0 else 1.0
 
     def _stacked_gaussians(self, out):

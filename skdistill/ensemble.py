@@ -166,12 +166,16 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
             return y, torch.long
         return (y - self.y_mean_) / self.y_scale_, torch.float32
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, sample_weight=None):
         warm = self.warm_start and hasattr(self, "net_")
         if warm:
             old = (self.n_features_in_, getattr(self, "classes_", None))
+        y_raw = y
         X, y = self._validate(X, y)
         self._check_params()
+        weights, keep = self._row_weights(X, y, sample_weight, y_raw)
+        if keep is not None:  # a row of weight 0 is a row that is not there
+            X, y = X[keep], y[keep]
         if warm and (
             old[0] != self.n_features_in_
             or (old[1] is not None and not np.array_equal(old[1], self.classes_))
@@ -182,17 +186,13 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
             )
         seed = self._seed()
         stratify = self._task == "classification"
-        X_tr, y_tr, X_va, y_va = self._split(X, y, seed, stratify)
-        self.n_train_rows_ = len(X_tr)
+        tr, _, va, _ = self._split(np.arange(len(X)), y, seed, stratify)
+        self.n_train_rows_ = len(tr)
         if self._task == "regression" and not warm:
-            self._fit_target_scale(y_tr)
-        t_tr, dtype = self._targets(y_tr)
+            self._fit_target_scale(y[tr], None if weights is None else weights[tr])
         self._plan_data(X, y)
-        train = TensorData(self._to_device(X_tr), self._to_device(t_tr, dtype))
-        valid = None
-        if X_va is not None:
-            t_va, _ = self._targets(y_va)
-            valid = TensorData(self._to_device(X_va), self._to_device(t_va, dtype))
+        train = self._tensor_data(X, y, weights, tr)
+        valid = None if va is None else self._tensor_data(X, y, weights, va)
         if warm:
             net = self.net_
             net.train_split = predefined_split(valid) if valid is not None else None
@@ -200,6 +200,17 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
             return self
         self._fit_net(self._build_net(valid, seed), train, seed)
         return self
+
+    def _tensor_data(self, X, y, weights, rows):
+        """``TensorData`` of the given rows: inputs, targets and their weights."""
+        if len(rows) != len(X):
+            X, y = X[rows], y[rows]
+            weights = None if weights is None else weights[rows]
+        targets, dtype = self._targets(y)
+        targets = self._to_device(targets, dtype)
+        if weights is not None:
+            targets = (targets, self._to_device(weights))
+        return TensorData(self._to_device(X), targets)
 
     def _build_net(self, valid, seed):
         """The untrained skorch net holding every member in one module."""
@@ -253,6 +264,11 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         becomes ``(1 - w) * CE_i + w * KL(stopgrad(mean of the others) || p_i)``.
         With ``w > 0`` all members see the same batches (and ``bootstrap`` is
         ignored), since the term compares members on the same rows.
+    class_weight : dict, "balanced" or None, default=None
+        Weight of each class in the loss, as in scikit-learn's classifiers:
+        a dict ``{label: weight}`` (missing classes weigh 1), or
+        ``"balanced"`` for ``n_samples / (n_classes * np.bincount(y))``. It
+        multiplies ``fit``'s ``sample_weight``.
     bootstrap : bool, default=False
         Train each member on its own bootstrap sample.
     module : callable, default=None
@@ -289,6 +305,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         n_members: int = 5,
         *,
         mutual_learning: float = 0.0,
+        class_weight=None,
         hidden_layer_sizes: Sequence[int] = (100,),
         activation: str = "relu",
         dropout: float = 0.0,
@@ -334,6 +351,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
             accelerator=accelerator,
         )
         self.mutual_learning = mutual_learning
+        self.class_weight = class_weight
 
     def _mutual_learning(self):
         _check_float("mutual_learning", self.mutual_learning, 0.0, 1.0)
@@ -345,7 +363,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         return self._validate_classification(X, y)
 
     @transactional
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit every member on ``(X, y)``.
 
         Parameters
@@ -353,12 +371,18 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         X : array-like or DataFrame of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
             Class labels of any type.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row in every member's loss (times
+            ``class_weight``'s). Each batch's loss is the weighted mean
+            ``sum_i w_i l_i / sum_i w_i``, so an integer weight acts like
+            repeating the row (up to the batches a repeat would fall in), and
+            a zero weight drops the row.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y)
+        return self._fit(X, y, sample_weight)
 
     def _members(self, logits):
         return stacked_probabilities(logits)
@@ -438,19 +462,22 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
         return self._validate_regression(X, y)
 
     @transactional
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit every member on ``(X, y)``.
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row in every member's loss, as for
+            :meth:`EnsembleClassifier.fit`.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y)
+        return self._fit(X, y, sample_weight)
 
     def _members(self, out):
         return self._stacked_gaussians(out)

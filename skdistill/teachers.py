@@ -117,7 +117,12 @@ from sklearn.ensemble import (
 from sklearn.exceptions import NotFittedError
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils import get_tags
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import (
+    check_is_fitted,
+    column_or_1d,
+    has_fit_parameter,
+    validate_data,
+)
 
 __all__ = [
     "MIN_VARIANCE_FRACTION",
@@ -272,12 +277,14 @@ def teacher_is_fitted(teacher) -> bool:
     return True
 
 
-def fit_teacher(teacher, X, y):
+def fit_teacher(teacher, X, y, sample_weight=None):
     """The teacher, fitted: a fitted teacher as it is, else ``clone(teacher).fit(X, y)``.
 
     A list must be all fitted (returned as it is) or all unfitted (each member is
     cloned and fitted on ``(X, y)``; a new list is returned); a mixture raises
-    ``ValueError``. The teacher passed in is never modified.
+    ``ValueError``. The teacher passed in is never modified. ``sample_weight``
+    goes to every ``fit`` that takes it; a teacher whose ``fit`` does not is
+    fitted without it, with a warning.
     """
     check_teacher(teacher)
     if is_virtual(teacher):
@@ -293,14 +300,28 @@ def fit_teacher(teacher, X, y):
                 "pass a list of fitted estimators, or of unfitted ones to fit "
                 "each on the training data"
             )
-        return [_clone_fit(m, X, y) for m in teacher]
+        return [_clone_fit(m, X, y, sample_weight) for m in teacher]
     if teacher_is_fitted(teacher):
         return teacher
-    return _clone_fit(teacher, X, y)
+    return _clone_fit(teacher, X, y, sample_weight)
 
 
-def _clone_fit(est, X, y):
+def _clone_fit(est, X, y, sample_weight=None):
     est = clone(est)
+    if sample_weight is None:
+        est.fit(X, y)
+        return est
+    if has_fit_parameter(est, "sample_weight"):
+        est.fit(X, y, sample_weight=sample_weight)
+        return est
+    warnings.warn(
+        f"the teacher {_name(est)} does not take sample_weight in fit: it is "
+        "fitted unweighted (the student's loss is still weighted). For a "
+        "Pipeline, enable scikit-learn's metadata routing or fit the teacher "
+        "yourself and pass it fitted",
+        UserWarning,
+        stacklevel=4,
+    )
     est.fit(X, y)
     return est
 

@@ -36,13 +36,66 @@ ESTIMATORS = [
     KDDistiller(teacher=LogisticRegression(), **STUDENT),
     KDDistiller(teacher="virtual", **STUDENT),
     EnDDDistiller(teacher=LogisticRegression(), **STUDENT),
+    # teacher=None: each fit trains the default ensemble teacher (with the
+    # fast settings here; the defaults' cost is 20+ minutes of checks).
+    HydraDistiller(n_heads=2, **STUDENT),
+    KDDistiller(**STUDENT),
+    EnDDDistiller(**STUDENT),
 ]
 
-EXPECTED_FAILURES = {}
+# Integer sample weights against repeated rows (scikit-learn's check demands
+# float64 agreement to 1e-7):
+# - the ensembles train in float32: with one batch per epoch the weighted and
+#   the repeated fits agree to about 1e-5 relative, not 1e-7 (and with several
+#   batches per epoch, repeats fall into other batches than their weighted
+#   row); tests/test_sample_weight.py checks both agreements at their sizes.
+# - a distiller draws its validation rows and perturbed extra inputs per row,
+#   so repeated rows change what is drawn: equal in expectation, not fit by fit.
+_WEIGHTS_ARE_NOT_REPEATS = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "stochastic float32 training: equivalent in expectation, not to 1e-7; "
+        "see tests/test_sample_weight.py"
+    ),
+}
+EXPECTED_FAILURES = {
+    name: _WEIGHTS_ARE_NOT_REPEATS
+    for name in (
+        "EnsembleClassifier",
+        "EnsembleRegressor",
+        "HydraDistiller",
+        "KDDistiller",
+        "EnDDDistiller",
+    )
+}
+
+
+# teacher=None fits the default teacher of y's task, so a continuous y gives a
+# regression student (as the default teacher of a meta-estimator follows y);
+# scikit-learn's check expects a classifier to refuse it. EnDD, which has no
+# regression form, does refuse it.
+_FOLLOWS_Y = {
+    "check_classifiers_regression_target": (
+        "teacher=None follows y: a continuous y fits a regression student"
+    ),
+}
+# Predictions are float32 matrix products: a batch of one row and the whole
+# set round differently (1.5e-7 measured for EnDD's Dirichlet concentrations
+# after the default teacher; the check's tolerance is 1e-7).
+_FLOAT32_ROUNDING = {
+    "check_methods_subset_invariance": (
+        "float32 rounding differs with the batch size by about 1.5e-7 > 1e-7"
+    ),
+}
 
 
 def _expected_failed_checks(estimator):
-    return EXPECTED_FAILURES.get(type(estimator).__name__, {})
+    expected = dict(EXPECTED_FAILURES.get(type(estimator).__name__, {}))
+    if getattr(estimator, "teacher", "") is None:
+        if isinstance(estimator, EnDDDistiller):
+            expected.update(_FLOAT32_ROUNDING)
+        else:
+            expected.update(_FOLLOWS_Y)
+    return expected
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)

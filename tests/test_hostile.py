@@ -371,7 +371,8 @@ TEACHERS = {
     "virtual_for_hydra": (HydraDistiller, "virtual", Y0, ["only supported by KDDistiller"]),
     "virtual_for_endd": (EnDDDistiller, "virtual", Y0, ["only supported by KDDistiller"]),
     "int": (HydraDistiller, 3, Y0, ["estimator"]),
-    "none": (KDDistiller, None, Y0, ["estimator"]),
+    # No teacher: the default ensemble follows y; EnDD has no regression form.
+    "none_continuous_y_for_endd": (EnDDDistiller, None, X0[:, 0], ["regression"]),
     "object": (HydraDistiller, NotAnEstimator(), Y0, ["estimator"]),
     "predict_only_unfitted": (EnDDDistiller, PredictOnly(), Y0, ["estimator", "fit"]),
     "class_not_instance": (HydraDistiller, LogisticRegression, Y0, ["class", "instance"]),

@@ -18,6 +18,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import Bunch
 from sklearn.utils._tags import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted, check_memory
 
 from .. import teachers as T
@@ -41,6 +42,16 @@ from ._extra import _EXTRA_KINDS, _NO_LABEL, _ExtraRows, scale_spread
 
 #: Teacher log-probabilities are clamped here, so a tree's hard zero stays finite.
 LOG_PROB_FLOOR = float(np.log(1e-8))
+
+#: The teacher fitted when ``teacher=None``: an ensemble of five, early-stopped.
+DEFAULT_TEACHER = dict(
+    n_members=5,
+    batch_size="auto",
+    max_epochs=500,
+    early_stopping=True,
+    validation_fraction=0.1,
+    n_iter_no_change=20,
+)
 
 
 def _interrupted(teacher) -> bool:
@@ -75,7 +86,9 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
     def _task_from_teacher(self) -> str:
         if hasattr(self, "task_"):
             return self.task_
-        if isinstance(self.teacher, str) and self.teacher == "virtual":
+        if self.teacher is None or (
+            isinstance(self.teacher, str) and self.teacher == "virtual"
+        ):
             return "classification"
         try:
             return T.teacher_task(self.teacher)
@@ -93,10 +106,23 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         tags.non_deterministic = False
         return tags
 
-    def _prepare_teacher(self, X_teacher, y):
+    def _teacher_spec(self):
+        """The teacher to fit or use: ``teacher``, or the default one for None."""
+        if self.teacher is not None:
+            return self.teacher
+        from ..ensemble import EnsembleClassifier, EnsembleRegressor
+
+        cls = (
+            EnsembleClassifier if self.task_ == "classification" else EnsembleRegressor
+        )
+        return cls(**DEFAULT_TEACHER, device=self.device, random_state=self._seed())
+
+    def _prepare_teacher(self, X_teacher, y, sample_weight=None):
         """Fit (if needed, through ``memory``) and run the teacher once."""
         memory = check_memory(self.memory)
-        fitted = memory.cache(T.fit_teacher).call_and_shelve(self.teacher, X_teacher, y)
+        fitted = memory.cache(T.fit_teacher).call_and_shelve(
+            self._teacher_spec(), X_teacher, y, sample_weight
+        )
         self.teacher_ = fitted.get()
         if _interrupted(self.teacher_):
             # Ctrl-C while the teacher trained: there is no student to keep, and
@@ -152,6 +178,22 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         return Xs
 
     def _validate_fit_data(self, X, y):
+        if self.teacher is None:
+            # The default teacher follows the target, as a regressor for a
+            # continuous y (scikit-learn's type_of_target), else a classifier.
+            if y is None:
+                raise ValueError(
+                    f"{type(self).__name__} requires y to be passed, but the "
+                    "target y is None"
+                )
+            # A distiller without a regression form validates y as classes
+            # (and refuses a continuous y as scikit-learn's classifiers do).
+            regression = self._supports("regression") and type_of_target(y) in (
+                "continuous",
+                "continuous-multioutput",
+            )
+            self.task_ = "regression" if regression else "classification"
+            return self._validate_target(X, y)
         if isinstance(self.teacher, str):
             if self.teacher != "virtual":
                 raise TypeError(
@@ -171,6 +213,9 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
             raise TypeError(
                 f"{type(self).__name__} does not support {self.task_} teachers"
             )
+        return self._validate_target(X, y)
+
+    def _validate_target(self, X, y):
         if self.task_ == "classification":
             Xv, y_enc = self._validate_classification(X, y)
             return Xv, y_enc, y
@@ -178,7 +223,7 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         return Xv, y_float, y_float
 
     @transactional
-    def fit(self, X, y, X_unlabelled=None):
+    def fit(self, X, y, sample_weight=None, *, X_unlabelled=None):
         """Fit (or take) the teacher, then distil it into the student.
 
         Parameters
@@ -187,6 +232,14 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
             The teacher sees ``X`` as given; the student sees it validated
             (and transformed, for cross-quality distillation).
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row (times ``class_weight``'s) in
+            every term of the student's loss, ground truth and distillation
+            alike (the weight penalty aside); perturbed copies of a row carry
+            its weight, ``X_unlabelled`` rows the mean weight. An unfitted
+            teacher that accepts ``sample_weight`` is fitted with the same
+            weights; one that does not is fitted unweighted, with a warning.
+            Rows of weight 0 are dropped.
         X_unlabelled : array-like or DataFrame of shape (n_unlabelled, n_features), \
 default=None
             Rows without labels, in ``X``'s format: the student learns the
@@ -207,8 +260,12 @@ default=None
             X_teacher = X
         self._check_common_params()
         self._check_params()
+        weights, keep = self._row_weights(X, y_student, sample_weight, y_raw)
+        if keep is not None:  # a row of weight 0 is a row that is not there
+            X, y_student, y_raw = X[keep], y_student[keep], np.asarray(y_raw)[keep]
+            X_teacher = X_teacher.iloc[keep] if hasattr(X_teacher, "iloc") else X
         if self.task_ == "regression":
-            self._fit_target_scale(y_student)
+            self._fit_target_scale(y_student, weights)
             y_student = (y_student - self.y_mean_) / self.y_scale_
         virtual = isinstance(self.teacher, str) and self.teacher == "virtual"
         if virtual and X_unlabelled is not None:
@@ -216,7 +273,9 @@ default=None
                 "X_unlabelled needs a real teacher: the virtual teacher has no "
                 "outputs for rows without labels"
             )
-        teacher_out = None if virtual else self._prepare_teacher(X_teacher, y_raw)
+        teacher_out = None
+        if not virtual:
+            teacher_out = self._prepare_teacher(X_teacher, y_raw, weights)
         X_student = self._student_input(X_teacher, X, fit=True)
         self.n_student_features_ = X_student.shape[1]
 
@@ -226,7 +285,7 @@ default=None
         tr, _, va, _ = self._split(
             rows, y_student, seed, stratify=self.task_ == "classification"
         )
-        extra = None if virtual else _ExtraRows(self, X, X_teacher, rng)
+        extra = None if virtual else _ExtraRows(self, X, X_teacher, rng, weights)
         if extra is not None:
             extra.add_perturbed(tr, self._n_extra_copies())
             if X_unlabelled is not None:
@@ -235,20 +294,25 @@ default=None
         self._plan_data(X_student, teacher_out, *(extra.sizes() if extra else ()))
 
         def data(idx, pool=None):
-            parts_X, parts_y, parts_t = [X_student[idx]], [y_student[idx]], None
-            if teacher_out is not None:
-                parts_t = [teacher_out[idx]]
-            if pool is not None and len(pool[0]):
-                parts_X.append(pool[0])
-                parts_y.append(np.full(len(pool[0]), _NO_LABEL[self.task_]))
-                parts_t.append(pool[1])
+            parts_X, parts_y = [X_student[idx]], [y_student[idx]]
+            parts_t = None if teacher_out is None else [teacher_out[idx]]
+            parts_w = None if weights is None else [weights[idx]]
+            if pool is not None and len(pool.X):
+                parts_X.append(pool.X)
+                parts_y.append(np.full(len(pool.X), _NO_LABEL[self.task_]))
+                parts_t.append(pool.targets)
+                if parts_w is not None:
+                    parts_w.append(pool.weights)
             X_t = self._to_device(np.concatenate(parts_X))
-            y_t = self._to_device(np.concatenate(parts_y), y_dtype)
+            targets = [self._to_device(np.concatenate(parts_y), y_dtype)]
+            if parts_t is not None:
+                targets.append(self._to_device(np.concatenate(parts_t)))
+            if parts_w is not None:
+                targets.append(self._to_device(np.concatenate(parts_w)))
             n_lab = len(idx) if pool is not None else None
-            if parts_t is None:
-                return TensorData(X_t, y_t)
-            t_t = self._to_device(np.concatenate(parts_t))
-            return TensorData(X_t, (y_t, t_t), n_labelled=n_lab)
+            if len(targets) == 1:
+                return TensorData(X_t, targets[0])
+            return TensorData(X_t, tuple(targets), n_labelled=n_lab)
 
         self.n_train_rows_ = len(tr)
         train = data(tr, extra.pool() if extra else None)

@@ -41,8 +41,9 @@ class EnDDDistiller(BaseDistiller):
 
     Parameters
     ----------
-    teacher : estimator or list of estimators
-        As for :class:`HydraDistiller`.
+    teacher : estimator, list of estimators or None, default=None
+        As for :class:`HydraDistiller`; None fits a default
+        :class:`~skdistill.EnsembleClassifier` (EnDD distils classifiers only).
     initial_temperature : float, default=10.0
     hold_fraction : float, default=0.2
         Fraction of ``max_epochs`` held at ``initial_temperature``.
@@ -52,7 +53,7 @@ class EnDDDistiller(BaseDistiller):
         Draws returned by ``predict_members``; None is the teacher's size.
     max_epochs : int, default=500
     core_layer_sizes, head_layer_sizes, extra_inputs, n_extra, noise_scale, \
-extra_ratio, memory, activation, dropout, batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
+extra_ratio, class_weight, memory, activation, dropout, batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
 n_iter_no_change, callbacks, verbose, device, random_state, \
 device_data, accelerator :
         As for :class:`HydraDistiller`.
@@ -82,6 +83,7 @@ device_data, accelerator :
         n_extra: int = 3,
         noise_scale: float = 1.0,
         extra_ratio: float = 1.0,
+        class_weight=None,
         memory=None,
         activation: str = "relu",
         dropout: float = 0.0,
@@ -111,6 +113,7 @@ device_data, accelerator :
         self.n_extra = n_extra
         self.noise_scale = noise_scale
         self.extra_ratio = extra_ratio
+        self.class_weight = class_weight
         self.memory = memory
         self.activation = activation
         self.dropout = dropout

@@ -17,6 +17,7 @@ epistemic uncertainty on held-out perturbed inputs matches the teacher's
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import brentq
@@ -41,6 +42,14 @@ _SPREAD_ROWS = 2000
 _MAX_SPREAD = 50.0
 
 
+class _Rows(NamedTuple):
+    """Extra rows: the student's input, the teacher's outputs, the row weights."""
+
+    X: np.ndarray
+    targets: np.ndarray | None
+    weights: np.ndarray | None
+
+
 class _ExtraRows:
     """The pool of extra student inputs of one fit, with the teacher's outputs.
 
@@ -53,10 +62,14 @@ class _ExtraRows:
     X_teacher : ndarray or DataFrame
         The same rows as the teacher sees them.
     rng : numpy.random.Generator
+    weights : ndarray of shape (n_samples,) or None
+        The rows' loss weights (mean 1): a perturbed copy carries its row's
+        weight, a row of ``X_unlabelled`` weight 1 (the mean).
     """
 
-    def __init__(self, est, X, X_teacher, rng):
+    def __init__(self, est, X, X_teacher, rng, weights=None):
         self.est = est
+        self.weights = weights
         self.X = X
         self.columns = getattr(X_teacher, "columns", None)
         self.rng = rng
@@ -64,6 +77,7 @@ class _ExtraRows:
         self.enabled = True
         self._X_parts: list[np.ndarray] = []
         self._t_parts: list[np.ndarray] = []
+        self._w_parts: list[np.ndarray] = []
 
     # ------------------------------------------------------------ inputs
     def _make(self, idx, n_copies) -> np.ndarray:
@@ -118,20 +132,25 @@ class _ExtraRows:
         X_student = est._student_input(X_teacher_rows, X_valid, fit=False)
         return np.asarray(X_student, dtype=np.float32), targets
 
-    def perturbed(self, idx, n_copies):
-        """Perturbed copies of rows ``idx``: (student input, teacher outputs)."""
-        rows = self._make(np.asarray(idx), n_copies)
+    def perturbed(self, idx, n_copies) -> _Rows:
+        """Perturbed copies of rows ``idx``, with the teacher's outputs."""
+        idx = np.asarray(idx)
+        rows = self._make(idx, n_copies)
         if not self.enabled or len(rows) == 0:
             return self._empty()
         out = self._targets(self._for_teacher(rows))
-        return self._empty() if out is None else out
+        if out is None:
+            return self._empty()
+        w = None if self.weights is None else np.tile(self.weights[idx], n_copies)
+        return _Rows(*out, w)
 
-    def _empty(self):
-        return (np.empty((0, self.est.n_student_features_), np.float32), None)
+    def _empty(self) -> _Rows:
+        X = np.empty((0, self.est.n_student_features_), np.float32)
+        return _Rows(X, None, None if self.weights is None else np.empty(0))
 
     def add_perturbed(self, idx, n_copies) -> None:
         if n_copies > 0:
-            self._add(*self.perturbed(idx, n_copies))
+            self._add(self.perturbed(idx, n_copies))
 
     def add_unlabelled(self, X_unlabelled) -> None:
         est = self.est
@@ -141,18 +160,22 @@ class _ExtraRows:
             return
         out = self._targets(rows)
         if out is not None:
-            self._add(*out)
+            w = None if self.weights is None else np.ones(len(out[0]))
+            self._add(_Rows(*out, w))
 
-    def _add(self, X_rows, targets) -> None:
-        if targets is not None and len(X_rows):
-            self._X_parts.append(X_rows)
-            self._t_parts.append(targets)
+    def _add(self, rows: _Rows) -> None:
+        if rows.targets is not None and len(rows.X):
+            self._X_parts.append(rows.X)
+            self._t_parts.append(rows.targets)
+            if rows.weights is not None:
+                self._w_parts.append(rows.weights)
 
-    def pool(self):
-        """Every extra row so far: (student input, teacher outputs), or None."""
+    def pool(self) -> _Rows | None:
+        """Every extra row so far, or None."""
         if not self._X_parts:
             return None
-        return np.concatenate(self._X_parts), np.concatenate(self._t_parts)
+        w = np.concatenate(self._w_parts) if self.weights is not None else None
+        return _Rows(np.concatenate(self._X_parts), np.concatenate(self._t_parts), w)
 
     def sizes(self) -> tuple:
         return (*self._X_parts, *self._t_parts)

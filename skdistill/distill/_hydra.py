@@ -73,11 +73,15 @@ class HydraDistiller(BaseDistiller):
 
     Parameters
     ----------
-    teacher : estimator, list of estimators or None
+    teacher : estimator, list of estimators or None, default=None
         A skdistill ensemble; a scikit-learn ensemble exposing ``estimators_``
         (random forest, extra trees, bagging, soft voting); a list of fitted
         estimators; or one probabilistic model. An unfitted teacher is cloned
-        and fitted on ``(X, y)`` inside ``fit``.
+        and fitted on ``(X, y)`` inside ``fit``. None: a default teacher is
+        fitted inside ``fit``, an :class:`~skdistill.EnsembleRegressor` when
+        ``y`` is continuous (scikit-learn's ``type_of_target``), else an
+        :class:`~skdistill.EnsembleClassifier`; five members, ``batch_size=
+        "auto"``, early stopping on 10% of the rows, at most 500 epochs.
     n_heads : int, default=None
         Number of heads; None is one per teacher member.
     core_layer_sizes : tuple of int, default=(100,)
@@ -120,6 +124,11 @@ class HydraDistiller(BaseDistiller):
         heads than teacher members (with as many, the heads keep the
         members' spread by themselves; calibrating them as well overshot,
         to 3.1 times the ensemble's size on breast_cancer).
+    class_weight : dict, "balanced" or None, default=None
+        Weight of each class in every term of the loss, for classification,
+        as in scikit-learn's classifiers (it multiplies ``fit``'s
+        ``sample_weight``); an unfitted teacher that takes ``sample_weight``
+        is fitted with the same weights.
     memory : str, joblib.Memory or None, default=None
         Caches the teacher's fit and outputs, as in ``Pipeline``: a grid
         search over student parameters then fits each fold's teacher once.
@@ -186,6 +195,7 @@ device, random_state, device_data, accelerator :
         noise_scale: float = 1.0,
         extra_ratio: float = 1.0,
         spread_calibration="auto",
+        class_weight=None,
         memory=None,
         activation: str = "relu",
         dropout: float = 0.0,
@@ -221,6 +231,7 @@ device, random_state, device_data, accelerator :
         self.noise_scale = noise_scale
         self.extra_ratio = extra_ratio
         self.spread_calibration = spread_calibration
+        self.class_weight = class_weight
         self.memory = memory
         self.activation = activation
         self.dropout = dropout
@@ -318,7 +329,8 @@ device, random_state, device_data, accelerator :
             return
         if len(train_rows) > _SPREAD_ROWS:
             train_rows = extra.rng.choice(train_rows, size=_SPREAD_ROWS, replace=False)
-        sets = [extra.perturbed(train_rows, 1)]
+        fresh = extra.perturbed(train_rows, 1)
+        sets = [(fresh.X, fresh.targets)]
         if clean is not None:
             sets.append(clean)
         sets = [

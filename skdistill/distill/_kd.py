@@ -34,8 +34,9 @@ class KDDistiller(BaseDistiller):
 
     Parameters
     ----------
-    teacher : estimator, list of estimators or "virtual"
-        As for :class:`HydraDistiller`, or ``"virtual"``.
+    teacher : estimator, list of estimators, "virtual" or None, default=None
+        As for :class:`HydraDistiller` (None fits the default ensemble
+        teacher), or ``"virtual"``.
     temperature : float, default=4.0
     alpha : float, default=0.9
     soft_label_weighting : {None, "wsl"}, default=None
@@ -43,7 +44,7 @@ class KDDistiller(BaseDistiller):
         Probability the virtual teacher gives the true class.
     student_transform : transformer, default=None
     core_layer_sizes, head_layer_sizes, extra_inputs, n_extra, noise_scale, \
-extra_ratio, memory, activation, dropout, max_epochs, batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
+extra_ratio, class_weight, memory, activation, dropout, max_epochs, batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
 n_iter_no_change, callbacks, verbose, device, random_state, \
 device_data, accelerator :
         As for :class:`HydraDistiller`.
@@ -75,6 +76,7 @@ device_data, accelerator :
         n_extra: int = 3,
         noise_scale: float = 1.0,
         extra_ratio: float = 1.0,
+        class_weight=None,
         memory=None,
         activation: str = "relu",
         dropout: float = 0.0,
@@ -105,6 +107,7 @@ device_data, accelerator :
         self.n_extra = n_extra
         self.noise_scale = noise_scale
         self.extra_ratio = extra_ratio
+        self.class_weight = class_weight
         self.memory = memory
         self.activation = activation
         self.dropout = dropout

@@ -22,6 +22,24 @@ __all__ = [
 ]
 
 
+def split_targets(y_true, n_parts: int):
+    """``y_true`` as ``n_parts`` targets plus the per-row sample weights (or None).
+
+    A fit with ``sample_weight`` appends the weights as the last element of
+    the target tuple: ``y``, ``(y, w)``, ``(y, teacher)`` or ``(y, teacher,
+    w)``. Without weights, every row counts once.
+    """
+    parts = y_true if isinstance(y_true, tuple) else (y_true,)
+    if len(parts) == n_parts + 1:
+        return (*parts[:n_parts], parts[n_parts])
+    if len(parts) != n_parts:
+        raise ValueError(
+            f"expected {n_parts} target tensor(s) (plus optional sample weights); "
+            f"got {len(parts)}"
+        )
+    return (*parts, None)
+
+
 class EnsembleCriterion(nn.Module):
     """Loss of independent members, optionally with mutual learning (DML_e).
 
@@ -36,11 +54,12 @@ class EnsembleCriterion(nn.Module):
         self.mutual_learning = float(mutual_learning)
 
     def forward(self, y_pred, y_true, net=None):
+        y, w = split_targets(y_true, 1)
         if self.task == "regression":
-            return L.member_gaussian_nll(y_pred, y_true)
+            return L.member_gaussian_nll(y_pred, y, w)
         if self.mutual_learning > 0:
-            return L.mutual_learning_loss(y_pred, y_true, self.mutual_learning)
-        return L.member_cross_entropy(y_pred, y_true)
+            return L.mutual_learning_loss(y_pred, y, self.mutual_learning, w)
+        return L.member_cross_entropy(y_pred, y, w)
 
 
 def labelled_rows(y: torch.Tensor) -> torch.Tensor | None:
@@ -97,30 +116,32 @@ class HydraCriterion(nn.Module):
         self.aggregation_temperature = aggregation_temperature
 
     def forward(self, y_pred, y_true, net=None):
-        y, teacher = y_true
+        y, teacher, w = split_targets(y_true, 2)
         a, b = self.alpha, self.beta
         regression = self.task == "regression"
         loss = y_pred.new_zeros(())
         if a < 1:
             labelled = labelled_rows(y)
             l1 = (
-                L.hydra_regression_correctness(y_pred, y, labelled)
+                L.hydra_regression_correctness(y_pred, y, labelled, w)
                 if regression
-                else L.hydra_correctness(y_pred, y, labelled)
+                else L.hydra_correctness(y_pred, y, labelled, w)
             )
             loss = loss + (1 - a) * l1
         if a > 0 and b < 1:
             l2 = (
-                L.hydra_regression_aggregation(y_pred, teacher)
+                L.hydra_regression_aggregation(y_pred, teacher, w)
                 if regression
-                else L.hydra_aggregation(y_pred, teacher, self.aggregation_temperature)
+                else L.hydra_aggregation(
+                    y_pred, teacher, self.aggregation_temperature, w
+                )
             )
             loss = loss + a * (1 - b) * l2
         if a > 0 and b > 0:
             l3 = (
-                L.hydra_regression_individuality(y_pred, teacher)
+                L.hydra_regression_individuality(y_pred, teacher, w)
                 if regression
-                else L.hydra_individuality(y_pred, teacher, self.temperature)
+                else L.hydra_individuality(y_pred, teacher, self.temperature, w)
             )
             loss = loss + a * b * l3
         lam = self.diversity_now
@@ -159,18 +180,25 @@ class KDCriterion(nn.Module):
 
     def forward(self, y_pred, y_true, net=None):
         if self.mode == "virtual":
+            y, w = split_targets(y_true, 1)
             return L.virtual_teacher_loss(
-                y_pred[:, 0], y_true, self.virtual_a, self.temperature, self.alpha
+                y_pred[:, 0], y, self.virtual_a, self.temperature, self.alpha, w
             )
-        y, teacher = y_true
+        y, teacher, w = split_targets(y_true, 2)
         labelled = labelled_rows(y)
         if self.task == "regression":
-            nll = L.hydra_regression_correctness(y_pred, y, labelled)
-            kl = L.hydra_regression_aggregation(y_pred, teacher)
+            nll = L.hydra_regression_correctness(y_pred, y, labelled, w)
+            kl = L.hydra_regression_aggregation(y_pred, teacher, w)
             return (1 - self.alpha) * nll + self.alpha * kl
         loss = L.wsl_loss if self.mode == "wsl" else L.kd_loss
         return loss(
-            y_pred[:, 0], teacher, y, self.temperature, self.alpha, labelled=labelled
+            y_pred[:, 0],
+            teacher,
+            y,
+            self.temperature,
+            self.alpha,
+            labelled=labelled,
+            sample_weight=w,
         )
 
 
@@ -187,6 +215,6 @@ class EnDDCriterion(nn.Module):
         self.temperature = temperature
 
     def forward(self, y_pred, y_true, net=None):
-        _, teacher = y_true
+        _, teacher, w = split_targets(y_true, 2)
         temperature = self.temperature if _training() else 1.0
-        return L.endd_loss(y_pred[:, 0], teacher, temperature)
+        return L.endd_loss(y_pred[:, 0], teacher, temperature, sample_weight=w)

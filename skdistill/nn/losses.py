@@ -99,17 +99,31 @@ def _sample_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return F.cross_entropy(logits, y, reduction="none")
 
 
-def _masked_mean(values: torch.Tensor, labelled: torch.Tensor | None) -> torch.Tensor:
-    """Mean of per-sample ``values`` over the labelled rows (all rows if None).
+def _masked_mean(
+    values: torch.Tensor,
+    labelled: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Weighted mean of per-sample ``values`` over the labelled rows.
 
-    Extra rows (teacher outputs but no label) take no part in a ground-truth
-    term. Computed with a weighted sum, not indexing, so it never waits for
-    the device; a batch without labelled rows gives 0.
+    ``values`` is ``(B,)``, or ``(B, N)`` for ``N`` stacked networks (each
+    column its own rows: a member's loss is normalised by its own weights,
+    then the columns are averaged). ``labelled`` (``(B,)`` bool) leaves extra
+    rows (teacher outputs but no label) out of a ground-truth term;
+    ``sample_weight`` (``(B,)`` or like ``values``) weights each row, as
+    ``sum_b w_b v_b / sum_b w_b``. Computed with weighted sums, not
+    indexing, so it never waits for the device; a batch without weight (no
+    labelled rows, say) gives 0.
     """
-    if labelled is None:
+    if labelled is None and sample_weight is None:
         return values.mean()
-    w = labelled.to(values.dtype)
-    return (values * w).sum() / w.sum().clamp_min(1.0)
+    w = torch.ones_like(values) if sample_weight is None else sample_weight
+    w = w.to(values.dtype)
+    if labelled is not None:
+        w = w * labelled.to(values.dtype)
+    if values.dim() == 2 and w.dim() == 1:
+        w = w.unsqueeze(1).expand_as(values)
+    return ((values * w).sum(dim=0) / w.sum(dim=0).clamp_min(1e-12)).mean()
 
 
 def _split_gaussian(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,7 +144,9 @@ def _moment_matched(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 # --------------------------------------------------------------------------- members
-def member_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def member_cross_entropy(
+    logits: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Cross-entropy of every member, averaged over members and the batch.
 
     .. math:: \\frac{1}{N} \\sum_n \\frac{1}{B} \\sum_b -\\log
@@ -142,6 +158,9 @@ def member_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         Member logits.
     y : LongTensor of shape (B,) or (B, N)
         Labels; ``(B,)`` labels are shared by all members.
+    sample_weight : Tensor of shape (B,) or (B, N), default=None
+        Per-row weights: each member's batch mean becomes the weighted mean
+        ``sum_b w_b CE_b / sum_b w_b``. None: every row counts once.
 
     Returns
     -------
@@ -156,7 +175,10 @@ def member_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """
     batch, n, _ = logits.shape
     y = _member_labels(y, batch, n)
-    return F.cross_entropy(logits.transpose(1, 2), y)
+    if sample_weight is None:
+        return F.cross_entropy(logits.transpose(1, 2), y)
+    ce = F.cross_entropy(logits.transpose(1, 2), y, reduction="none")
+    return _masked_mean(ce, None, _member_labels(sample_weight, batch, n))
 
 
 def gaussian_nll(
@@ -188,7 +210,9 @@ def gaussian_nll(
     return 0.5 * (_LOG_2PI + torch.log(var) + (y - mean) ** 2 / var).mean()
 
 
-def member_gaussian_nll(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def member_gaussian_nll(
+    out: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Gaussian NLL of every member, averaged over members and the batch.
 
     Parameters
@@ -197,6 +221,8 @@ def member_gaussian_nll(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         Member means ``out[..., 0]`` and variances ``out[..., 1]``.
     y : Tensor of shape (B,) or (B, N)
         Targets; ``(B,)`` targets are shared by all members.
+    sample_weight : Tensor of shape (B,) or (B, N), default=None
+        Per-row weights, as in :func:`member_cross_entropy`.
 
     Returns
     -------
@@ -206,11 +232,17 @@ def member_gaussian_nll(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     mean, var = _split_gaussian(out)
     batch, n = mean.shape
     y = _member_labels(y, batch, n).to(mean.dtype)
-    return gaussian_nll(mean, var, y)
+    if sample_weight is None:
+        return gaussian_nll(mean, var, y)
+    nll = 0.5 * (_LOG_2PI + torch.log(var) + (y - mean) ** 2 / var)
+    return _masked_mean(nll, None, _member_labels(sample_weight, batch, n))
 
 
 def mutual_learning_loss(
-    logits: torch.Tensor, y: torch.Tensor, weight: float
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    weight: float,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mutual learning of ensemble members (DML_e).
 
@@ -231,6 +263,8 @@ def mutual_learning_loss(
         Labels.
     weight : float
         ``w`` in ``[0, 1]``; ``0`` gives :func:`member_cross_entropy`.
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of both terms' batch means.
 
     Returns
     -------
@@ -246,14 +280,14 @@ def mutual_learning_loss(
     if n < 2:
         raise ValueError(f"mutual learning needs at least 2 members, got {n}.")
     _check_fraction("weight", weight)
-    ce = member_cross_entropy(logits, y)
+    ce = member_cross_entropy(logits, y, sample_weight)
     log_p = torch.log_softmax(logits, dim=-1)
     with torch.no_grad():
         p = log_p.exp()
         others = ((p.sum(dim=1, keepdim=True) - p) / (n - 1)).clamp(min=0.0)
         neg_entropy = torch.xlogy(others, others).sum(dim=-1)
     kl = neg_entropy - (others * log_p).sum(dim=-1)  # (B, N)
-    return (1.0 - weight) * ce + weight * kl.mean()
+    return (1.0 - weight) * ce + weight * _masked_mean(kl, None, sample_weight)
 
 
 # --------------------------------------------------------------------------- Hydra+
@@ -293,6 +327,7 @@ def hydra_correctness(
     student_logits: torch.Tensor,
     y: torch.Tensor,
     labelled: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Hydra+ L1: every head's cross-entropy with the labels, averaged over heads.
 
@@ -305,23 +340,29 @@ def hydra_correctness(
     labelled : BoolTensor of shape (B,), default=None
         Rows that have a label; the others (extra rows, any label value) are
         left out of the mean. None: every row.
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
 
     Returns
     -------
     loss : scalar Tensor
     """
-    if labelled is None:
+    if labelled is None and sample_weight is None:
         return member_cross_entropy(student_logits, y)
-    y = torch.where(labelled, y, torch.zeros_like(y))
+    if labelled is not None:
+        y = torch.where(labelled, y, torch.zeros_like(y))
     batch, n, _ = student_logits.shape
     ce = F.cross_entropy(
         student_logits.transpose(1, 2), _member_labels(y, batch, n), reduction="none"
     )
-    return _masked_mean(ce.mean(dim=1), labelled)
+    return _masked_mean(ce.mean(dim=1), labelled, sample_weight)
 
 
 def hydra_aggregation(
-    student_logits: torch.Tensor, teacher_logp: torch.Tensor, temperature: float = 1.0
+    student_logits: torch.Tensor,
+    teacher_logp: torch.Tensor,
+    temperature: float = 1.0,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Hydra+ L2: KL from the teacher's mean prediction to the student's.
 
@@ -335,6 +376,8 @@ def hydra_aggregation(
     teacher_logp : Tensor of shape (B, N, K)
         Teacher member log-probabilities.
     temperature : float, default=1.0
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
 
     Returns
     -------
@@ -343,11 +386,15 @@ def hydra_aggregation(
     _check_temperature(temperature)
     log_pt = _log_mean_probs(_teacher_log_probs(teacher_logp, temperature))
     log_ps = _log_mean_probs(torch.log_softmax(student_logits / temperature, dim=-1))
-    return temperature**2 * _kl_from_log(log_pt, log_ps).mean()
+    kl = _kl_from_log(log_pt, log_ps)
+    return temperature**2 * _masked_mean(kl, None, sample_weight)
 
 
 def hydra_individuality(
-    student_logits: torch.Tensor, teacher_logp: torch.Tensor, temperature: float = 3.0
+    student_logits: torch.Tensor,
+    teacher_logp: torch.Tensor,
+    temperature: float = 3.0,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Hydra+ L3: each head imitates its mapped member(s) at temperature ``T``.
 
@@ -364,6 +411,8 @@ def hydra_individuality(
     teacher_logp : Tensor of shape (B, N, K)
         Teacher member log-probabilities.
     temperature : float, default=3.0
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
 
     Returns
     -------
@@ -377,7 +426,8 @@ def hydra_individuality(
     head_idx = head_idx.to(student_logits.device)
     log_pt = _teacher_log_probs(teacher_logp, temperature)[:, member_idx]
     log_ps = torch.log_softmax(student_logits / temperature, dim=-1)[:, head_idx]
-    return temperature**2 * _kl_from_log(log_pt, log_ps).mean()
+    kl = _kl_from_log(log_pt, log_ps).mean(dim=1)
+    return temperature**2 * _masked_mean(kl, None, sample_weight)
 
 
 def hydra_diversity(head_weights: list[torch.Tensor]) -> torch.Tensor:
@@ -505,6 +555,7 @@ def hydra_regression_correctness(
     student_out: torch.Tensor,
     y: torch.Tensor,
     labelled: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Hydra+ regression L1: every head's Gaussian NLL, averaged over heads.
 
@@ -515,17 +566,21 @@ def hydra_regression_correctness(
     y : Tensor of shape (B,)
     labelled : BoolTensor of shape (B,), default=None
         Rows that have a target (the others may hold NaN); None: every row.
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
 
     Returns
     -------
     loss : scalar Tensor
     """
-    if labelled is None:
+    if labelled is None and sample_weight is None:
         return member_gaussian_nll(student_out, y)
     mean, var = _split_gaussian(student_out)
-    y = torch.where(labelled, y, torch.zeros_like(y)).to(mean.dtype).unsqueeze(1)
+    if labelled is not None:
+        y = torch.where(labelled, y, torch.zeros_like(y))
+    y = y.to(mean.dtype).unsqueeze(1)
     nll = 0.5 * (_LOG_2PI + torch.log(var) + (y - mean) ** 2 / var)
-    return _masked_mean(nll.mean(dim=1), labelled)
+    return _masked_mean(nll.mean(dim=1), labelled, sample_weight)
 
 
 def gaussian_kl(
@@ -549,7 +604,9 @@ def gaussian_kl(
 
 
 def hydra_regression_individuality(
-    student_out: torch.Tensor, teacher_out: torch.Tensor
+    student_out: torch.Tensor,
+    teacher_out: torch.Tensor,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Hydra+ regression L3: ``KL(N_T || N_S)`` averaged over mapped pairs.
 
@@ -561,6 +618,8 @@ def hydra_regression_individuality(
     ----------
     student_out : Tensor of shape (B, M, 2)
     teacher_out : Tensor of shape (B, N, 2)
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
 
     Returns
     -------
@@ -569,11 +628,14 @@ def hydra_regression_individuality(
     member_idx, head_idx = head_member_map(teacher_out.shape[1], student_out.shape[1])
     mu_t, var_t = _split_gaussian(teacher_out[:, member_idx.to(teacher_out.device)])
     mu_s, var_s = _split_gaussian(student_out[:, head_idx.to(student_out.device)])
-    return gaussian_kl(mu_t, var_t, mu_s, var_s).mean()
+    kl = gaussian_kl(mu_t, var_t, mu_s, var_s).mean(dim=1)
+    return _masked_mean(kl, None, sample_weight)
 
 
 def hydra_regression_aggregation(
-    student_out: torch.Tensor, teacher_out: torch.Tensor
+    student_out: torch.Tensor,
+    teacher_out: torch.Tensor,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Hydra+ regression L2: KL between the moment-matched mixtures.
 
@@ -586,6 +648,8 @@ def hydra_regression_aggregation(
     ----------
     student_out : Tensor of shape (B, M, 2)
     teacher_out : Tensor of shape (B, N, 2)
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
 
     Returns
     -------
@@ -593,7 +657,7 @@ def hydra_regression_aggregation(
     """
     mu_t, var_t = _moment_matched(teacher_out)
     mu_s, var_s = _moment_matched(student_out)
-    return gaussian_kl(mu_t, var_t, mu_s, var_s).mean()
+    return _masked_mean(gaussian_kl(mu_t, var_t, mu_s, var_s), None, sample_weight)
 
 
 # --------------------------------------------------------------------------- baselines
@@ -604,6 +668,7 @@ def kd_loss(
     temperature: float = 4.0,
     alpha: float = 0.9,
     labelled: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Knowledge distillation (Hinton et al.) on the ensemble mean.
 
@@ -626,6 +691,8 @@ def kd_loss(
     labelled : BoolTensor of shape (B,), default=None
         Rows that have a label: the CE is averaged over those only, the KL
         over every row. None: every row.
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
 
     Returns
     -------
@@ -633,14 +700,16 @@ def kd_loss(
     """
     _check_temperature(temperature)
     _check_fraction("alpha", alpha)
-    if labelled is None:
+    if labelled is None and sample_weight is None:
         ce = F.cross_entropy(student_logits, y)
     else:
-        y = torch.where(labelled, y, torch.zeros_like(y))
-        ce = _masked_mean(_sample_cross_entropy(student_logits, y), labelled)
+        if labelled is not None:
+            y = torch.where(labelled, y, torch.zeros_like(y))
+        ce_rows = _sample_cross_entropy(student_logits, y)
+        ce = _masked_mean(ce_rows, labelled, sample_weight)
     log_pt = _log_mean_probs(_teacher_log_probs(teacher_logp, temperature))
     log_ps = torch.log_softmax(student_logits / temperature, dim=-1)
-    kl = _kl_from_log(log_pt, log_ps).mean()
+    kl = _masked_mean(_kl_from_log(log_pt, log_ps), None, sample_weight)
     return (1.0 - alpha) * ce + alpha * temperature**2 * kl
 
 
@@ -651,6 +720,7 @@ def wsl_loss(
     temperature: float = 2.0,
     alpha: float = 2.5,
     labelled: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Weighted Soft Labels distillation (Zhou et al., 2021).
 
@@ -680,6 +750,8 @@ def wsl_loss(
         Rows that have a label. The hard CE is averaged over those only; an
         unlabelled (extra) row's weight ``w(x)`` uses the teacher's most
         probable class in place of ``y``. None: every row.
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
 
     Returns
     -------
@@ -701,8 +773,9 @@ def wsl_loss(
     log_pt = _log_mean_probs(_teacher_log_probs(teacher_logp, temperature))
     log_ps = torch.log_softmax(student_logits / temperature, dim=-1)
     soft_ce = -(log_pt.exp() * log_ps).sum(dim=-1)
-    ce = _masked_mean(ce_student, labelled)
-    return ce + alpha * temperature**2 * (weight * soft_ce).mean()
+    ce = _masked_mean(ce_student, labelled, sample_weight)
+    soft = _masked_mean(weight * soft_ce, None, sample_weight)
+    return ce + alpha * temperature**2 * soft
 
 
 def virtual_teacher_loss(
@@ -711,6 +784,7 @@ def virtual_teacher_loss(
     a: float = 0.9,
     temperature: float = 4.0,
     alpha: float = 0.9,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Teacher-free KD (Yuan et al., 2020) with a hand-made virtual teacher.
 
@@ -732,6 +806,8 @@ def virtual_teacher_loss(
     temperature : float, default=4.0
     alpha : float, default=0.9
         Weight of the distillation term, in ``[0, 1]``.
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
 
     Returns
     -------
@@ -745,7 +821,9 @@ def virtual_teacher_loss(
     q = torch.full_like(student_logits, (1.0 - a) / (n_classes - 1))
     q.scatter_(1, y.unsqueeze(1), a)
     teacher_logp = torch.log(q).unsqueeze(1)  # one virtual member
-    return kd_loss(student_logits, teacher_logp, y, temperature, alpha)
+    return kd_loss(
+        student_logits, teacher_logp, y, temperature, alpha, sample_weight=sample_weight
+    )
 
 
 def endd_loss(
@@ -753,6 +831,7 @@ def endd_loss(
     teacher_logp: torch.Tensor,
     temperature: float = 1.0,
     eps: float = 1e-3,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Ensemble Distribution Distillation (Malinin et al., 2020): Dirichlet NLL.
 
@@ -782,6 +861,8 @@ def endd_loss(
     temperature : float, default=1.0
     eps : float, default=1e-3
         Smoothing of the targets, in ``[0, 1]``.
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
 
     Returns
     -------
@@ -802,7 +883,7 @@ def endd_loss(
         - torch.lgamma(alpha.sum(dim=-1))
         - ((alpha - 1.0) * mean_log_pi).sum(dim=-1)
     )
-    return temperature**2 * nll.mean()
+    return temperature**2 * _masked_mean(nll, None, sample_weight)
 
 
 def endd_temperature(
