@@ -437,7 +437,10 @@ def plot_decision_and_uncertainty(
             row[1].set_title(f"{name}: epistemic uncertainty")
     if several:
         axes[0, 1].figure.colorbar(
-            mesh, ax=list(axes[:, 1]), label="epistemic (nats), one scale for all"
+            mesh,
+            ax=list(axes[:, 1]),
+            shrink=0.6,
+            label="epistemic (nats), one scale for all",
         )
         return axes
     axes = axes[0]
