@@ -259,6 +259,7 @@ def plot_uncertainty_histograms(
     names: Sequence[str] = ("teacher", "student"),
     bins: int = 30,
     X: ArrayLike | None = None,
+    sharex: bool = False,
     ax=None,
 ):
     """Histograms of total, aleatoric and epistemic uncertainty, two models overlaid.
@@ -280,6 +281,11 @@ def plot_uncertainty_histograms(
         Number of bins per panel.
     X : array-like, default=None
         Inputs, needed when an estimator is passed.
+    sharex : bool, default=False
+        Put the three panels on one x range (from the smallest to the largest
+        value of any component), to compare the sizes of the components at a
+        glance; each panel then has ``bins`` bins over that range. By default
+        each panel spans its own component, which shows its shape better.
     ax : sequence of three matplotlib Axes, default=None
         Where to draw; a new figure with three panels if None.
 
@@ -305,9 +311,13 @@ def plot_uncertainty_histograms(
     teacher = _components(teacher_unc, X, "teacher_unc")
     student = _components(student_unc, X, "student_unc")
     axes = _axes(ax, 3)
+    everything = np.concatenate([u[p] for u in (teacher, student) for p in _COMPONENTS])
+    shared = (everything.min(), everything.max())
     for a, part in zip(axes, _COMPONENTS):
         t, s = teacher[part], student[part]
-        edges = np.histogram_bin_edges(np.concatenate([t, s]), bins=bins)
+        edges = np.histogram_bin_edges(
+            np.concatenate([t, s]), bins=bins, range=shared if sharex else None
+        )
         a.hist(t, bins=edges, density=True, histtype="stepfilled",
                color="tab:blue", alpha=0.4, label=names[0])  # fmt: skip
         a.hist(s, bins=edges, density=True, histtype="step", color="tab:orange",

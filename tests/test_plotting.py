@@ -588,3 +588,21 @@ def test_histograms_draw_the_second_model_as_an_outline(two_uncertainties):
         first, second = a.patches
         assert first.get_fill() and not second.get_fill()
         assert a.get_xlabel().endswith("(nats)")
+
+
+def test_histograms_can_share_one_x_range(two_uncertainties):
+    from skdistill.plotting import plot_uncertainty_histograms
+
+    teacher, student = two_uncertainties
+    own = plot_uncertainty_histograms(teacher, student, bins=10)
+    spans = [(a.patches[0].get_xy()[:, 0].min(), a.patches[0].get_xy()[:, 0].max())
+             for a in own]  # fmt: skip
+    assert len(set(spans)) == 3  # each component over its own range
+    axes = plot_uncertainty_histograms(teacher, student, bins=10, sharex=True)
+    lo = min(min(u[p].min() for p in ("total", "aleatoric", "epistemic"))
+             for u in (teacher, student))  # fmt: skip
+    hi = max(max(u[p].max() for p in ("total", "aleatoric", "epistemic"))
+             for u in (teacher, student))  # fmt: skip
+    for a in axes:
+        x = a.patches[0].get_xy()[:, 0]
+        assert (x.min(), x.max()) == (pytest.approx(lo), pytest.approx(hi))
