@@ -4,8 +4,10 @@ With no arguments it runs on scikit-learn's bundled breast-cancer data and
 prints the ensemble against its Hydra+, Hydra, KD and EnDD students: accuracy,
 NLL, ECE, Brier score, the epistemic uncertainty kept (its size relative to
 the ensemble's on the test rows and on a noise-shifted copy of them, and its
-rank agreement with the ensemble's), parameters and prediction speed. It also writes the table and a
-reliability diagram into the output folder. A line on stderr announces each
+rank agreement with the ensemble's), parameters and prediction speed. It also writes the table, a
+reliability diagram (reliability.png) and histograms of the epistemic
+uncertainty of each student against the ensemble's, on the test rows and on
+the shifted copy (epistemic.png), into the output folder. A line on stderr announces each
 model as it is fitted. ``--help`` lists the options; bad data or settings end
 with a one-line error and exit status 1 (2 for a malformed command line).
 """
@@ -94,8 +96,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Fit a deep ensemble on a classification data set, distil it "
         "into Hydra+, Hydra, KD and EnDD students, and print a table of what each "
         "student kept: accuracy, NLL, ECE, Brier score, epistemic uncertainty, "
-        "parameters and prediction speed-up. The table and a reliability diagram "
-        "are written to the output folder.",
+        "parameters and prediction speed-up. The table, a reliability diagram "
+        "and histograms of epistemic uncertainty on test and shifted rows are "
+        "written to the output folder.",
         epilog="examples: python -m skdistill --dataset digits --n-members 10; "
         "python -m skdistill --dataset data.csv --target label --device cuda",
     )
@@ -135,7 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--output", default="skdistill_output", metavar="FOLDER",
-        help="folder for table.txt and reliability.png, created if needed; it "
+        help="folder for table.txt, reliability.png and epistemic.png, created "
+        "if needed; it "
         "is checked before anything is trained (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
@@ -146,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-RESULT_FILES = ("table.txt", "reliability.png")
+RESULT_FILES = ("table.txt", "reliability.png", "epistemic.png")
 
 
 def _check_output(folder: str, force: bool) -> Path:
@@ -168,6 +172,57 @@ def _check_output(folder: str, force: bool) -> Path:
             "run; pass --force to overwrite them, or choose another --output"
         )
     return out
+
+
+def _plot_epistemic(epistemic: dict):
+    """Epistemic histograms: one row per student over the ensemble's, test and shifted.
+
+    ``epistemic`` maps each model's name to its epistemic uncertainty on the
+    test rows and on the shifted rows; the first entry is the ensemble. All
+    panels share one logarithmic x axis (values below its floor are counted
+    in the first bin) and show fractions of the rows.
+    """
+    import matplotlib.pyplot as plt
+
+    (teacher, (t_test, t_shift)), *students = epistemic.items()
+    values = np.concatenate([np.ravel(v) for pair in epistemic.values() for v in pair])
+    top = max(float(values.max()), 1e-12)
+    floor = top * 1e-4
+    bins = np.geomspace(floor, top, 40)
+    fig, axes = plt.subplots(len(students), 2, figsize=(10, 2.3 * len(students)),
+                             sharex=True, sharey=True, squeeze=False,
+                             layout="constrained")  # fmt: skip
+
+    def hist(ax, v, **kwargs):
+        v = np.clip(v, floor, None)
+        ax.hist(v, bins=bins, weights=np.full(len(v), 1 / len(v)), **kwargs)
+
+    for row, (name, (s_test, s_shift)) in zip(axes, students):
+        for ax, t, s, where in zip(
+            row, (t_test, t_shift), (s_test, s_shift), ("test rows", "shifted rows")
+        ):
+            hist(ax, t, color="tab:blue", alpha=0.4, label=teacher)
+            if np.any(s > 0):
+                hist(ax, s, histtype="step", linewidth=2, color="tab:orange",
+                     label=name)  # fmt: skip
+            else:
+                ax.text(0.5, 0.6, f"{name}: one head,\nno epistemic uncertainty",
+                        transform=ax.transAxes, ha="center", va="center",
+                        color="tab:orange")  # fmt: skip
+            ax.set_title(f"{name} on {where}", fontsize="medium")
+            ax.legend(fontsize="small", loc="upper right")
+        row[0].set_ylabel("fraction of rows")
+    axes[0, 0].set_xscale("log")
+    for ax in axes[-1]:
+        ax.set_xlabel(
+            f"epistemic uncertainty (nats; below {floor:.0e} in the first bin)"
+        )
+    fig.suptitle(
+        "Epistemic uncertainty, ensemble (filled) against each student (outline): "
+        "test rows, and the same rows plus Gaussian noise",
+        fontsize="medium",
+    )
+    return fig
 
 
 def main(argv=None) -> int:
@@ -278,11 +333,19 @@ def _run(args) -> int:
         from .plotting import plot_reliability_diagram
 
         probas = {name: est.predict_proba(X_te) for name, est in models.items()}
-        ax = plot_reliability_diagram(y_te, probas, labels=ens.classes_)
-        ax.figure.savefig(out / "reliability.png", dpi=120, bbox_inches="tight")
-        print(f"\nwrote {out / 'table.txt'} and {out / 'reliability.png'}")
+        axes = plot_reliability_diagram(y_te, probas, labels=ens.classes_)
+        axes[0].figure.savefig(out / "reliability.png", dpi=100, bbox_inches="tight")
+        epistemic = {
+            name: (est.predict_uncertainty(X_te).epistemic,
+                   est.predict_uncertainty(X_shift).epistemic)
+            for name, est in models.items()
+        }  # fmt: skip
+        fig = _plot_epistemic(epistemic)
+        fig.savefig(out / "epistemic.png", dpi=100, bbox_inches="tight")
+        written = ", ".join(str(out / name) for name in RESULT_FILES)
+        print(f"\nwrote {written}")
     except ImportError:
-        print(f"\nwrote {out / 'table.txt'} (install matplotlib for the plot)")
+        print(f"\nwrote {out / 'table.txt'} (install matplotlib for the plots)")
     return 0
 
 

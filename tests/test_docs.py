@@ -50,7 +50,12 @@ def test_there_are_examples():
         "plot_ood_digits",
         "plot_grid_search_diversity",
         "plot_pandas_pipeline",
+        "plot_conformal_intervals",
     } <= names
+
+
+# Examples that need an optional dependency beyond matplotlib: skipped without it.
+NEEDS = {"plot_conformal_intervals": "mapie"}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.stem)
@@ -66,6 +71,8 @@ def test_example_has_gallery_layout(path):
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.stem)
 def test_example_runs_and_draws(path, tmp_path, monkeypatch):
     matplotlib = pytest.importorskip("matplotlib")
+    if path.stem in NEEDS:
+        pytest.importorskip(NEEDS[path.stem])
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 

@@ -90,8 +90,10 @@ def test_tiny_run_prints_the_table_and_writes_the_plot(tmp_path):
     # One progress line per model fitted, on stderr.
     assert result.stderr.count("fitting the ensemble") == 1
     assert result.stderr.count("distilling:") == len(MODELS) - 1
-    plot = tmp_path / "out" / "reliability.png"
-    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("reliability.png", "epistemic.png"):
+        plot = tmp_path / "out" / name
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "epistemic.png" in result.stdout
     assert "KD" in (tmp_path / "out" / "table.txt").read_text()
     assert "iris.csv: 105 training rows, 45 test rows" in result.stdout
 
@@ -112,3 +114,38 @@ def test_output_is_checked_before_training_and_never_clobbered(tmp_path):
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         assert_one_line_error(run_demo("--output", "locked", cwd=tmp_path), "writable")
+
+
+def test_epistemic_figure_shares_one_axis_and_names_a_one_head_student():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from skdistill.__main__ import _plot_epistemic
+
+    rng = np.random.default_rng(0)
+    epistemic = {
+        "ensemble": (rng.uniform(0, 0.01, 50), rng.uniform(0, 0.2, 50)),
+        "Hydra+": (rng.uniform(0, 0.005, 50), rng.uniform(0, 0.1, 50)),
+        "KD": (np.zeros(50), np.zeros(50)),
+    }
+    try:
+        fig = _plot_epistemic(epistemic)
+        axes = np.reshape(fig.axes, (2, 2))  # a row per student: test, shifted
+        assert [a.get_title() for a in axes.ravel()] == [
+            "Hydra+ on test rows", "Hydra+ on shifted rows",
+            "KD on test rows", "KD on shifted rows",
+        ]  # fmt: skip
+        assert len({a.get_xlim() for a in fig.axes}) == 1  # one shared x axis
+        assert axes[0, 0].get_xscale() == "log"
+        assert axes[0, 0].get_xlim()[1] >= 0.19  # reaches the shifted maximum
+        for a in axes[1]:
+            assert [t.get_text() for t in a.texts] == [
+                "KD: one head,\nno epistemic uncertainty"
+            ]
+        # Each histogram is a fraction of the rows: its bars sum to 1.
+        bars = [p.get_height() for p in axes[0, 0].patches[:-1]]
+        assert sum(bars) == pytest.approx(1.0)
+    finally:
+        plt.close("all")

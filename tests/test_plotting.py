@@ -91,53 +91,134 @@ def probas():
 # --------------------------------------------------------------------------
 
 
+def _bars(ax, faded=False):
+    """The bar patches of a reliability panel: full ones, or the faded ones."""
+    from matplotlib.patches import Rectangle
+
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    return [b for b in bars if (b.get_hatch() is not None) == faded]
+
+
 def test_reliability_diagram_single_model(probas, tmp_path):
     from skdistill.plotting import plot_reliability_diagram
 
     y, proba, _ = probas
-    ax = plot_reliability_diagram(y, proba, n_bins=5)
+    ax = plot_reliability_diagram(y, proba, n_bins=5, strategy="uniform")
     _save(ax, tmp_path)
-    assert ax.get_xlabel() == "Confidence" and ax.get_ylabel() == "Accuracy"
+    (strip,) = ax.child_axes  # the count histogram under the panel
+    assert strip.get_xlabel() == "Confidence" and ax.get_ylabel() == "Accuracy"
     lines = ax.get_lines()
     assert len(lines) == 2  # diagonal + model
     np.testing.assert_array_equal(lines[0].get_xdata(), [0, 1])
     np.testing.assert_array_equal(lines[0].get_ydata(), [0, 1])
-    # The curve is at each non-empty bin's mean confidence and accuracy.
+    # The dots are at each well-filled bin's mean confidence and accuracy, and
+    # each bar rises to its bin's accuracy.
     conf, hit = proba.max(1), (np.array(["no", "yes"])[proba.argmax(1)] == y)
-    xs, ys = [], []
+    xs, ys, counts = [], [], []
     for lo, hi in zip(np.linspace(0, 1, 6)[:-1], np.linspace(0, 1, 6)[1:]):
         inside = (conf > lo) & (conf <= hi)
-        if inside.any():
+        counts.append(inside.sum())
+        if inside.sum() >= 5:
             xs.append(conf[inside].mean())
             ys.append(hit[inside].mean())
     np.testing.assert_allclose(lines[1].get_xdata(), xs, atol=1e-12)
     np.testing.assert_allclose(lines[1].get_ydata(), ys, atol=1e-12)
-    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    np.testing.assert_allclose([b.get_height() for b in _bars(ax)], ys, atol=1e-12)
+    # The strip counts every bin, empty ones as 0.
+    assert [b.get_height() for b in strip.patches] == counts
     ece = expected_calibration_error(y, proba, n_bins=5)
-    assert texts == ["Perfect calibration", f"model (ECE {ece:.3f})"]
+    assert ax.get_title() == f"model\nECE {ece:.3f} (5 uniform bins)"
 
 
-def test_reliability_diagram_overlays_models_on_given_axes(probas, tmp_path):
+def test_reliability_diagram_one_panel_per_model(probas, tmp_path):
+    from skdistill.plotting import plot_reliability_diagram
+
+    y, proba, flat = probas
+    axes = plot_reliability_diagram(
+        y, {"logistic": proba, "coin": flat[:, 1]}, labels=["no", "yes"]
+    )
+    fig = _save(axes, tmp_path)
+    assert len(axes) == 2
+    assert len(fig.axes) == 2
+    assert all(len(a.child_axes) == 1 for a in axes)  # each with its count strip
+    for a, name, p in zip(axes, ["logistic", "coin"], [proba, flat[:, 1]]):
+        ece = expected_calibration_error(
+            y, p, labels=["no", "yes"], strategy="quantile", n_bins=15
+        )
+        title = a.get_title().splitlines()
+        assert title[0] == name
+        assert title[1].startswith(f"ECE {ece:.3f} (")
+    # The coin always says 0.5: all 120 samples in one bin, one dot at 0.5.
+    np.testing.assert_allclose(axes[1].get_lines()[1].get_xdata(), [0.5])
+    assert sum(b.get_height() for b in axes[1].child_axes[0].patches) == 120
+
+
+def test_reliability_diagram_quantile_bins_under_1000_samples():
+    from skdistill.plotting import plot_reliability_diagram
+
+    rng = np.random.default_rng(7)
+
+    def data(n):
+        conf = rng.uniform(0.5, 1.0, n)
+        y = (rng.random(n) < conf).astype(int)  # class 1 right with prob conf
+        return y, np.c_[1 - conf, conf]
+
+    y, proba = data(300)
+    ax = plot_reliability_diagram(y, proba, n_bins=10)
+    assert ax.get_title().endswith("(10 quantile bins)")
+    counts = [b.get_height() for b in ax.child_axes[0].patches]
+    assert len(counts) == 10 and min(counts) >= 29  # equal-mass bins
+    ece = expected_calibration_error(y, proba, n_bins=10, strategy="quantile")
+    assert f"ECE {ece:.3f}" in ax.get_title()
+    y, proba = data(1500)
+    ax = plot_reliability_diagram(y, proba, n_bins=10)
+    assert ax.get_title().endswith("(10 uniform bins)")
+    # Quantile bins are capped so that each holds min_count samples.
+    ax = plot_reliability_diagram(y[:40], proba[:40], n_bins=15, min_count=5)
+    assert ax.get_title().endswith("(8 quantile bins)")
+    ax = plot_reliability_diagram(y[:40], proba[:40], strategy="uniform")
+    assert ax.get_title().endswith("(15 uniform bins)")
+
+
+def test_reliability_diagram_fades_sparse_bins():
+    from skdistill.plotting import plot_reliability_diagram
+
+    # 50 samples at confidence 0.9, 3 at 0.6: the 0.6 bin is sparse.
+    conf = np.r_[np.full(50, 0.9), np.full(3, 0.6)]
+    y = np.r_[np.ones(45), np.zeros(5), np.ones(3)].astype(int)
+    proba = np.c_[1 - conf, conf]
+    ax = plot_reliability_diagram(y, proba, n_bins=10, strategy="uniform")
+    # Only the full bin gets a dot and a solid bar.
+    np.testing.assert_allclose(ax.get_lines()[1].get_xdata(), [0.9])
+    assert [b.get_height() for b in _bars(ax)] == pytest.approx([0.9])
+    (faded,) = _bars(ax, faded=True)
+    assert faded.get_x() == pytest.approx(0.5) and faded.get_height() == 1.0
+    assert faded.get_alpha() < 0.35
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "< 5 samples (faded)" in texts
+    # With min_count=3 the same bin is drawn in full.
+    ax = plot_reliability_diagram(y, proba, n_bins=10, strategy="uniform", min_count=3)
+    assert not _bars(ax, faded=True)
+    np.testing.assert_allclose(ax.get_lines()[1].get_xdata(), [0.6, 0.9])
+
+
+def test_reliability_diagram_on_given_axes(probas, tmp_path):
     import matplotlib.pyplot as plt
 
     from skdistill.plotting import plot_reliability_diagram
 
     y, proba, flat = probas
-    fig, ax = plt.subplots()
-    out = plot_reliability_diagram(
-        y, {"logistic": proba, "coin": flat[:, 1]}, labels=["no", "yes"], ax=ax
-    )
-    _save(out, tmp_path)
-    assert out is ax
-    assert len(ax.get_lines()) == 3
-    texts = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert texts[0] == "Perfect calibration"
-    assert texts[1].startswith("logistic (ECE") and texts[2].startswith("coin (ECE")
-    # The coin always says 0.5: one point, at confidence 0.5.
-    np.testing.assert_allclose(ax.get_lines()[2].get_xdata(), [0.5])
+    fig, given = plt.subplots(1, 2)
+    axes = plot_reliability_diagram(y, {"a": proba, "b": flat}, ax=given)
+    _save(axes, tmp_path)
+    assert list(axes) == list(given)
+    fig, one = plt.subplots()
+    assert plot_reliability_diagram(y, proba, ax=one) is one
+    with pytest.raises(ValueError, match="2 Axes"):
+        plot_reliability_diagram(y, {"a": proba, "b": flat}, ax=[one])
 
 
-def test_reliability_diagram_rejects_bad_probas(probas):
+def test_reliability_diagram_rejects_bad_input(probas):
     from skdistill.plotting import plot_reliability_diagram
 
     y, proba, _ = probas
@@ -145,6 +226,10 @@ def test_reliability_diagram_rejects_bad_probas(probas):
         plot_reliability_diagram(y[:10], proba)
     with pytest.raises(ValueError, match="y_proba contains NaN"):
         plot_reliability_diagram(y, np.full_like(proba, np.nan))
+    with pytest.raises(ValueError, match="strategy must be"):
+        plot_reliability_diagram(y, proba, strategy="equal")
+    with pytest.raises(ValueError, match="min_count must be at least 1"):
+        plot_reliability_diagram(y, proba, min_count=0)
 
 
 # --------------------------------------------------------------------------
@@ -410,3 +495,114 @@ def test_matplotlib_is_imported_lazily():
         for alias in node.names
     ]
     assert not [m for m in top_level if m and m.startswith("matplotlib")]
+
+
+# --------------------------------------------------------------------------
+# figures that compare models share their scales and say what they show
+# --------------------------------------------------------------------------
+
+
+class OneHeadClassifier(FakeClassifier):
+    def predict_members(self, X):
+        return super().predict_members(X)[:1]
+
+
+class HalfAsSureClassifier(FakeClassifier):
+    """The fake's members, with the two extreme slopes only: less disagreement."""
+
+    def predict_members(self, X):
+        return super().predict_members(X)[1:]
+
+
+def test_decision_maps_of_several_models_share_one_colour_scale(tmp_path):
+    from matplotlib.collections import QuadMesh
+
+    from skdistill.plotting import plot_decision_and_uncertainty
+
+    rng = np.random.default_rng(6)
+    X = rng.uniform(-2, 2, size=(30, 2))
+    y = np.where(X.sum(axis=1) > 0, "right", "left")
+    models = {"fake": FakeClassifier(), "half": HalfAsSureClassifier(),
+              "KD": OneHeadClassifier()}  # fmt: skip
+    axes = plot_decision_and_uncertainty(models, X, y, grid_resolution=15)
+    fig = _save(axes, tmp_path)
+    assert axes.shape == (3, 2)
+    assert len(fig.axes) == 7  # six panels and one shared colour bar
+    meshes = [
+        next(c for c in a.collections if isinstance(c, QuadMesh)) for a in axes[:, 1]
+    ]
+    tops = [np.asarray(m.get_array()).max() for m in meshes]
+    assert tops[0] != pytest.approx(tops[1])  # different maxima...
+    clims = {m.get_clim() for m in meshes}
+    assert len(clims) == 1  # ...one scale,
+    assert clims.pop() == (0.0, pytest.approx(max(tops)))  # from 0 to the top
+    assert [a.get_title() for a in axes[:, 1]] == [
+        "fake: epistemic uncertainty",
+        "half: epistemic uncertainty",
+        "KD: epistemic uncertainty",
+    ]
+    # Only the one-head model's map says why it is flat.
+    notes = [[t.get_text() for t in a.texts] for a in axes[:, 1]]
+    assert notes == [[], [], ["one head:\nno epistemic uncertainty"]]
+    with pytest.raises(ValueError, match="6 Axes"):
+        plot_decision_and_uncertainty(models, X, y, ax=axes[:2])
+
+
+def test_flat_map_of_a_many_head_model_is_not_called_one_head():
+    from skdistill.plotting import plot_decision_and_uncertainty
+
+    class Clones(FakeClassifier):
+        def predict_members(self, X):
+            one = super().predict_members(X)[:1]
+            return np.concatenate([one, one])  # two identical heads
+
+    X = np.random.default_rng(8).uniform(-2, 2, size=(10, 2))
+    y = np.where(X.sum(axis=1) > 0, "right", "left")
+    axes = plot_decision_and_uncertainty(Clones(), X, y, grid_resolution=6)
+    assert [t.get_text() for t in axes[1].texts] == [
+        "no epistemic uncertainty:\n0 everywhere"
+    ]
+
+
+def test_regression_bands_are_opaque_so_the_legend_colours_match():
+    from matplotlib.colors import to_rgba
+
+    from skdistill.plotting import plot_regression_band
+
+    X = np.linspace(-2, 2, 20)[:, None]
+    ax = plot_regression_band(FakeRegressor(), X, np.sin(X[:, 0]))
+    legend = ax.get_legend()
+    for band, handle in zip(ax.collections[:2], legend.legend_handles[:2]):
+        face = band.get_facecolor()[0]
+        assert face[3] == 1.0  # no blending where the bands overlap
+        np.testing.assert_allclose(to_rgba(handle.get_facecolor()), face)
+    total, aleatoric = (b.get_facecolor()[0] for b in ax.collections[:2])
+    assert not np.allclose(total, aleatoric)
+
+
+def test_histograms_draw_the_second_model_as_an_outline(two_uncertainties):
+    from skdistill.plotting import plot_uncertainty_histograms
+
+    teacher, student = two_uncertainties
+    for a in plot_uncertainty_histograms(teacher, student):
+        first, second = a.patches
+        assert first.get_fill() and not second.get_fill()
+        assert a.get_xlabel().endswith("(nats)")
+
+
+def test_histograms_can_share_one_x_range(two_uncertainties):
+    from skdistill.plotting import plot_uncertainty_histograms
+
+    teacher, student = two_uncertainties
+    own = plot_uncertainty_histograms(teacher, student, bins=10)
+    spans = [(a.patches[0].get_xy()[:, 0].min(), a.patches[0].get_xy()[:, 0].max())
+             for a in own]  # fmt: skip
+    assert len(set(spans)) == 3  # each component over its own range
+    axes = plot_uncertainty_histograms(teacher, student, bins=10, sharex=True)
+    lo = min(min(u[p].min() for p in ("total", "aleatoric", "epistemic"))
+             for u in (teacher, student))  # fmt: skip
+    hi = max(max(u[p].max() for p in ("total", "aleatoric", "epistemic"))
+             for u in (teacher, student))  # fmt: skip
+    for a in axes:
+        x = a.patches[0].get_xy()[:, 0]
+        assert (x.min(), x.max()) == (pytest.approx(lo), pytest.approx(hi))

@@ -18,7 +18,6 @@ rows, enough for the bins of the diagram to hold more than a handful each.
 # %%
 # Data
 # ----
-import matplotlib.pyplot as plt
 from sklearn.datasets import make_classification
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -84,12 +83,15 @@ for name, proba in probas.items():
 # %%
 # The diagram
 # -----------
-# :func:`~skdistill.plotting.plot_reliability_diagram` overlays the models and
-# puts each model's ECE in the legend. Points below the diagonal are
-# overconfident bins: the model was more sure than it was right.
-fig, ax = plt.subplots(figsize=(6, 6))
-plot_reliability_diagram(y_test, probas, ax=ax)
-ax.set_title("1,000 test rows, 15 bins")
+# :func:`~skdistill.plotting.plot_reliability_diagram` draws one panel per
+# model, with its ECE in the title. The bars rise to each bin's accuracy and
+# the dots sit at the bin's mean confidence: dots below the dashed diagonal
+# are overconfident bins, where the model was more sure than it was right. The
+# strip under each panel counts the test rows in each bin; bins with fewer
+# than 5 rows would be drawn faded, as too small to judge. With 1,000 test
+# rows the bins are 15 equal-width ones (below 1,000, the default switches to
+# bins of equal counts).
+axes = plot_reliability_diagram(y_test, probas)
 
 # %%
 # Averaging eight overconfident networks gives a less overconfident ensemble:

@@ -17,7 +17,6 @@ disagree with itself, so its epistemic uncertainty is zero everywhere.
 # Data
 # ----
 # 150 points per arm for training and a fresh draw for testing.
-import matplotlib.pyplot as plt
 import numpy as np
 
 from skdistill import EnsembleClassifier, HydraDistiller, KDDistiller
@@ -47,12 +46,11 @@ models = {"Ensemble (N=5)": ensemble, "Hydra+ (M=5)": hydra, "KD": kd}
 # Maps
 # ----
 # :func:`~skdistill.plotting.plot_decision_and_uncertainty` draws two panels per
-# model: the predicted class and the epistemic uncertainty in nats.
-fig, axes = plt.subplots(3, 2, figsize=(10, 13), layout="constrained")
-for row, (name, model) in zip(axes, models.items()):
-    plot_decision_and_uncertainty(model, X, y, grid_resolution=80, ax=row)
-    row[0].set_title(f"{name}: predicted class")
-    row[1].set_title(f"{name}: epistemic uncertainty")
+# model: the predicted class and the epistemic uncertainty in nats. Given the
+# models as a dict, it colours all the epistemic maps on one scale, so equal
+# colours mean equal uncertainty from one model to the next.
+axes = plot_decision_and_uncertainty(models, X, y, grid_resolution=80)
+axes[0, 0].figure.set_size_inches(10, 12.5)
 
 # %%
 # Numbers
@@ -77,7 +75,7 @@ for name, model in models.items():
 # The members disagree most in the gaps between the arms, where the training
 # data leave the boundary undetermined, and along a few streaks running away
 # from the data. Hydra+ reproduces those regions with its heads; KD's map is
-# flat at exactly zero.
+# flat at exactly zero, as its note says.
 #
 # Most of the far-away plane stays dark, though: ReLU networks extrapolate
 # linearly and the members often agree there, with confidence. Epistemic
