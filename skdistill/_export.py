@@ -42,7 +42,7 @@ from ._version import __version__
 from .nn.layers import VmapStack
 from .nn.losses import MAX_LOG_CONCENTRATION
 
-__all__ = ["to_onnx"]
+__all__ = ["to_exported_program", "to_onnx"]
 
 #: The input's name in every exported graph.
 INPUT_NAME = "X"
@@ -93,7 +93,7 @@ def _export_copy(module: nn.Module) -> nn.Module:
     body = getattr(module, "body", None)
     if isinstance(body, VmapStack):
         module.body = _UnrolledStack(body).eval()
-    return module
+    return module.requires_grad_(False)
 
 
 class _PredictionGraph(nn.Module):
@@ -336,3 +336,43 @@ def _add_metadata(file, meta) -> None:
         entry.key, entry.value = key, value
     onnx.checker.check_model(model)
     onnx.save(model, file)
+    with open(file, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def to_exported_program(estimator) -> torch.export.ExportedProgram:
+    """The fitted model and its prediction step as a ``torch.export`` program.
+
+    The same graph as :func:`to_onnx`, for PyTorch deployment paths (AOT
+    Inductor, ExecuTorch, ``torch.export.save``) instead of ONNX. The
+    program takes one float32 tensor ``(batch, n_features)``, any batch size,
+    and returns a tuple of tensors named, in order, as :func:`to_onnx`'s
+    outputs (``probabilities`` and ``member_probabilities`` for a
+    classifier, and so on).
+
+    Parameters
+    ----------
+    estimator : fitted skdistill ensemble or distiller
+
+    Returns
+    -------
+    torch.export.ExportedProgram
+        On the CPU; ``program.module()(X)`` runs it.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError, TypeError, ValueError
+        As :func:`to_onnx` (``opset`` aside).
+
+    Examples
+    --------
+    >>> program = skdistill.to_exported_program(student)         # doctest: +SKIP
+    >>> torch.export.save(program, "student.pt2")                # doctest: +SKIP
+    >>> proba, heads = torch.export.load("student.pt2").module()(
+    ...     torch.as_tensor(X, dtype=torch.float32))              # doctest: +SKIP
+    """
+    graph, n_features, _ = _graph_for(estimator)
+    example = torch.zeros(2, n_features, dtype=torch.float32)
+    batch = torch.export.Dim("batch", min=1)
+    with torch.no_grad():
+        return torch.export.export(graph, (example,), dynamic_shapes={"x": {0: batch}})

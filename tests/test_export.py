@@ -224,3 +224,24 @@ def test_a_failed_export_keeps_the_earlier_file(clf_ensemble, tmp_path, monkeypa
 def test_public_name():
     assert skdistill.to_onnx is to_onnx
     assert "to_onnx" in skdistill.__all__
+
+
+def test_exported_program_predicts_as_the_estimator(reg_ensemble, tmp_path):
+    program = skdistill.to_exported_program(reg_ensemble)
+    torch.export.save(program, tmp_path / "reg.pt2")
+    run = torch.export.load(tmp_path / "reg.pt2").module()
+    for X in _inputs(reg_ensemble.n_features_in_):
+        mean, std, means, variances = (
+            t.numpy() for t in run(torch.as_tensor(X, dtype=torch.float32))
+        )
+        expected_mean, expected_std = reg_ensemble.predict(X, return_std=True)
+        np.testing.assert_allclose(mean, expected_mean, rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(std, expected_std, rtol=RTOL, atol=ATOL)
+        expected = reg_ensemble.predict_members(X)
+        np.testing.assert_allclose(means, expected[0], rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(variances, expected[1], rtol=RTOL, atol=ATOL)
+
+
+def test_exported_program_refuses_unfitted():
+    with pytest.raises(NotFittedError):
+        skdistill.to_exported_program(EnsembleRegressor())
