@@ -161,8 +161,8 @@ def _graph_for(estimator) -> tuple[_PredictionGraph, int, str]:
 
     if not isinstance(estimator, _BaseEnsemble | BaseDistiller):
         raise TypeError(
-            "to_onnx exports a skdistill ensemble or distilled student; got "
-            f"{type(estimator).__name__}"
+            "only a skdistill ensemble or distilled student can be exported; "
+            f"got {type(estimator).__name__}"
         )
     check_is_fitted(estimator, "net_")
     name = type(estimator).__name__
@@ -170,7 +170,7 @@ def _graph_for(estimator) -> tuple[_PredictionGraph, int, str]:
         if getattr(estimator, "student_transform_", None) is not None:
             raise ValueError(
                 f"this {name} has a student_transform: the scikit-learn "
-                "transformer cannot go into the network's ONNX graph. Export "
+                "transformer cannot go into the network's exported graph. Export "
                 "the fitted transformer (student_transform_) separately, e.g. "
                 "with skl2onnx, and feed its output to the student's graph; "
                 "or distil without student_transform"
@@ -301,8 +301,6 @@ def _export(graph, n_features, kind, file, opset, estimator) -> None:
     dynamic = {INPUT_NAME: {0: "batch"}}
     for name in outputs:
         dynamic[name] = {1 if name.startswith("member") else 0: "batch"}
-    if kind == "dirichlet":
-        dynamic["alpha"] = {0: "batch"}
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore", DeprecationWarning)
