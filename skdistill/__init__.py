@@ -2,6 +2,7 @@
 
 from ._api import predict_members, predict_uncertainty
 from ._codec import UntrustedTypeError
+from ._export import to_exported_program, to_onnx
 from ._persistence import IncompatibleVersionError, convert_legacy_file, load
 from ._version import __version__
 from .distill import EnDDDistiller, HydraDistiller, KDDistiller
@@ -20,4 +21,6 @@ __all__ = [
     "load",
     "predict_members",
     "predict_uncertainty",
+    "to_exported_program",
+    "to_onnx",
 ]

@@ -245,6 +245,12 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         tags.non_deterministic = False
         return tags
 
+    def to_onnx(self, path, **kwargs) -> None:
+        """Export the fitted model to ONNX; see :func:`skdistill.to_onnx`."""
+        from ._export import to_onnx
+
+        to_onnx(self, path, **kwargs)
+
 
 class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     __doc__ = """A deep ensemble of MLP classifiers, all members trained at once.

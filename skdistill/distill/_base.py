@@ -464,3 +464,9 @@ default=None
         if self._task_from_teacher() == "classification":
             return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
         return r2_score(y, self.predict(X), sample_weight=sample_weight)
+
+    def to_onnx(self, path, **kwargs) -> None:
+        """Export the fitted model to ONNX; see :func:`skdistill.to_onnx`."""
+        from .._export import to_onnx
+
+        to_onnx(self, path, **kwargs)
