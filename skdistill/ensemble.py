@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 import torch
@@ -95,6 +97,15 @@ _COMMON_PARAMS_DOC = """
 """
 
 
+def _reinitialised_copy(module, in_features, out_features):
+    """A deep copy of ``module`` with freshly initialised parameters."""
+    member = copy.deepcopy(module)
+    for sub in member.modules():
+        if hasattr(sub, "reset_parameters"):
+            sub.reset_parameters()
+    return member
+
+
 class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
     _task = "classification"
 
@@ -152,11 +163,45 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
     def _check_params(self):
         self._check_common_params()
         _check_int("n_members", self.n_members)
-        if self.module is not None and not callable(self.module):
+        if self.module is not None and not (
+            callable(self.module) or isinstance(self.module, torch.nn.Module)
+        ):
             raise TypeError(
-                "module must be a torch.nn.Module class or a callable "
-                "module(in_features, out_features) returning a module"
+                "module must be a torch.nn.Module class, a callable "
+                "module(in_features, out_features) returning a module, or a "
+                "module instance (copied and re-initialised for every member)"
             )
+
+    def _member_factory(self):
+        """``module`` as a factory ``(in_features, out_features) -> member``.
+
+        A module *instance* (as skorch accepts) is deep-copied for every
+        member and each copy re-initialised (``reset_parameters`` of every
+        submodule that has one), so the members start apart; its input and
+        output sizes must fit the data, which is checked on a dummy batch.
+        """
+        module = self.module
+        if not isinstance(module, torch.nn.Module):
+            return module
+        n_in, n_out = self.n_features_in_, 2 if self._task == "regression" else (
+            self._n_outputs()
+        )  # fmt: skip
+        with torch.no_grad():
+            try:
+                shape = tuple(copy.deepcopy(module).cpu()(torch.zeros(2, n_in)).shape)
+            except Exception as exc:
+                raise ValueError(
+                    f"module={type(module).__name__}(...) cannot take this data: "
+                    f"with {n_in} input features it raised {type(exc).__name__}: "
+                    f"{exc}"
+                ) from None
+        if shape != (2, n_out):
+            raise ValueError(
+                f"module={type(module).__name__}(...) maps a batch (2, {n_in}) "
+                f"to {shape}; each member must output (batch, {n_out}) "
+                f"({'mean and raw variance' if self._task == 'regression' else 'one logit per class'})"
+            )
+        return partial(_reinitialised_copy, module)
 
     def _n_outputs(self):
         return len(self.classes_) if self._task == "classification" else 1
@@ -224,7 +269,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
                 hidden_layer_sizes=self.hidden_layer_sizes_,
                 activation=self.activation,
                 dropout=self.dropout,
-                member_factory=self.module,
+                member_factory=self._member_factory(),
             )
         criterion = EnsembleCriterion(self._task, self._mutual_learning())
         # Mutual learning compares members on the same rows: shared batches.
@@ -277,10 +322,15 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         multiplies ``fit``'s ``sample_weight``.
     bootstrap : bool, default=False
         Train each member on its own bootstrap sample.
-    module : callable, default=None
+    module : callable or torch.nn.Module, default=None
         A ``torch.nn.Module`` class (or factory) called as
         ``module(in_features, out_features)`` to build each member instead of
         an MLP; members are stacked with ``torch.func`` and run under ``vmap``.
+        A module *instance* (as skorch accepts) is deep-copied for every
+        member and re-initialised (``reset_parameters``); it must map
+        ``(batch, n_features)`` to ``(batch, n_classes)``, or to ``(batch,
+        2)`` for a regressor (mean and raw variance), and a clear error says
+        so otherwise. The instance passed in is never changed.
     {_COMMON_PARAMS_DOC}
 
     Attributes

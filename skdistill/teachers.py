@@ -115,6 +115,7 @@ from sklearn.ensemble import (
     VotingRegressor,
 )
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils import get_tags
 from sklearn.utils.validation import (
@@ -426,10 +427,22 @@ def _kind(teacher) -> str:
     return "single"
 
 
+def _final_has_members(teacher) -> bool:
+    """Whether ``teacher`` is a Pipeline whose last step is an ensemble."""
+    return (
+        isinstance(teacher, Pipeline)
+        and len(teacher.steps) > 1
+        and teacher.steps[-1][1] not in (None, "passthrough")
+        and _kind(teacher[-1]) != "single"
+    )
+
+
 def n_members(teacher) -> int:
     """How many members the teacher has (fitted or not, where that can be told)."""
     if is_virtual(teacher):
         raise ValueError("the virtual teacher has no members")
+    if _final_has_members(teacher):
+        return n_members(teacher[-1])
     kind = _kind(teacher)
     if kind == "list":
         return len(teacher)
@@ -568,6 +581,16 @@ def member_outputs(
     batch_size = _check_batch_size(batch_size)
     for est in teacher if isinstance(teacher, list | tuple) else [teacher]:
         check_is_fitted(est)
+    if _final_has_members(teacher):
+        # A Pipeline ending in an ensemble: its members are the final step's,
+        # each seeing the transformed input.
+        return member_outputs(
+            teacher[-1],
+            teacher[:-1].transform(X),
+            classes=classes,
+            y=y,
+            batch_size=batch_size,
+        )
     X = _prepare_X(teacher, X)
     if _n_rows(X) == 0:
         raise ValueError("X has no rows")

@@ -410,3 +410,36 @@ def test_bad_parameters_are_named(clf_data, params, match):
     X, y = clf_data
     with pytest.raises(ValueError, match=match):
         EnsembleClassifier(**{**SMALL, **params}).fit(X, y)
+
+
+def test_a_module_instance_is_copied_and_reinitialised_per_member():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)
+    )
+    before = [p.detach().clone() for p in net.parameters()]
+    ens = EnsembleClassifier(
+        n_members=3, module=net, max_epochs=60, lr=1e-2, batch_size=32, random_state=0
+    ).fit(X, y)
+    assert ens.score(X, y) > 0.8
+    members = ens.predict_members(X[:5])
+    assert not np.allclose(members[0], members[1])  # each member its own start
+    # The instance passed in is left as it was.
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+@pytest.mark.parametrize(
+    "module, words",
+    [
+        (torch.nn.Linear(5, 3), "cannot take this data"),
+        (torch.nn.Linear(4, 2), r"to \(2, 2\); each member must output \(batch, 3\)"),
+    ],
+)
+def test_a_module_instance_of_the_wrong_size_fails_clearly(module, words):
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=words):
+        EnsembleClassifier(n_members=2, module=module, max_epochs=1).fit(X, y)

@@ -15,16 +15,23 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import accuracy_score, r2_score
+from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
 from sklearn.utils._tags import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_array, check_is_fitted, check_memory
+from sklearn.utils.validation import (
+    check_array,
+    check_is_fitted,
+    check_memory,
+    validate_data,
+)
 
 from .. import teachers as T
 from .._base import (
     NeuralEstimatorMixin,
     _check_float,
+    _check_float32_range,
     _check_int,
     _check_sizes,
     predict_batch_rows,
@@ -59,6 +66,22 @@ def _interrupted(teacher) -> bool:
     if isinstance(teacher, list | tuple):
         return any(_interrupted(t) for t in teacher)
     return bool(getattr(getattr(teacher, "net_", None), "interrupted_", False))
+
+
+def _non_numeric_columns(X) -> list:
+    """Names of a DataFrame's columns that are not numbers (none for arrays)."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(X, "columns"):
+        return []
+    import pandas as pd
+
+    return [
+        c
+        for c, dtype in dtypes.items()
+        if not (
+            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+        )
+    ]
 
 
 def _is_classification(est) -> bool:
@@ -162,20 +185,79 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         receives the input as the user passed it (a DataFrame keeps its
         column names) and is fitted on the training data.
         """
-        transform = getattr(self, "student_transform", None)
+        transform = self._student_transform()
         if transform is None:
             return X
         if fit:
             self.student_transform_ = clone(transform).fit(X_raw)
         Xs = check_array(
-            self.student_transform_.transform(X_raw), dtype=[np.float64, np.float32]
+            self.student_transform_.transform(X_raw),
+            dtype=[np.float64, np.float32],
+            accept_sparse=False,
         )
+        _check_float32_range(Xs)
         if not fit and Xs.shape[1] != self.n_student_features_:
             raise ValueError(
                 f"student_transform produced {Xs.shape[1]} features; the student "
                 f"was fitted on {self.n_student_features_}"
             )
         return Xs
+
+    def _student_transform(self):
+        """``student_transform``, or a Pipeline teacher's preprocessing steps.
+
+        The fallback applies only to a DataFrame with non-numeric columns
+        (``raw_input_``): the student cannot take strings, and the teacher's
+        own preprocessing is what turns them into numbers.
+        """
+        transform = getattr(self, "student_transform", None)
+        if transform is not None or not getattr(self, "raw_input_", False):
+            return transform
+        teacher = self.teacher
+        if isinstance(teacher, Pipeline) and len(teacher.steps) > 1:
+            return teacher[:-1]
+        return None
+
+    def _validate_raw_frame(self, X, y):
+        """A DataFrame with non-numeric columns: the teacher's, as it is.
+
+        Only the student's input must be numbers, and it is
+        ``student_transform``'s output (checked where it is made). The frame
+        keeps its columns and dtypes; ``n_features_in_`` and
+        ``feature_names_in_`` are its own, and ``y`` is validated as usual.
+        """
+        columns = _non_numeric_columns(X)
+        has_steps = isinstance(self.teacher, Pipeline) and len(self.teacher.steps) > 1
+        if getattr(self, "student_transform", None) is None and not has_steps:
+            raise ValueError(
+                f"X has non-numeric columns {columns[:5]}: the student needs "
+                "numbers. Pass student_transform (e.g. a ColumnTransformer with "
+                "a OneHotEncoder) to encode them for the student, or a Pipeline "
+                "teacher whose first steps do; the teacher still gets X as it "
+                "is. Or encode X before fit"
+            )
+        stand_in = np.zeros((len(X), 1))
+        if self.task_ == "classification":
+            _, y_out = self._validate_classification(stand_in, y)
+            y_raw = y
+        else:
+            _, y_out = self._validate_regression(stand_in, y)
+            y_raw = y_out
+        validate_data(self, X, skip_check_array=True, reset=True)
+        self.raw_input_ = True
+        return X, y_out, y_raw
+
+    def _validate_X(self, X, *, reset):
+        if getattr(self, "raw_input_", False):
+            self._check_frame(X)
+            if not hasattr(X, "columns"):
+                raise ValueError(
+                    f"{type(self).__name__} was fitted on a DataFrame with "
+                    "non-numeric columns; pass a DataFrame with the same columns"
+                )
+            validate_data(self, X, skip_check_array=True, reset=reset)
+            return X
+        return super()._validate_X(X, reset=reset)
 
     def _validate_fit_data(self, X, y):
         if self.teacher is None:
@@ -216,6 +298,9 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         return self._validate_target(X, y)
 
     def _validate_target(self, X, y):
+        if _non_numeric_columns(X):
+            return self._validate_raw_frame(X, y)
+        self.raw_input_ = False
         if self.task_ == "classification":
             Xv, y_enc = self._validate_classification(X, y)
             return Xv, y_enc, y
@@ -262,7 +347,8 @@ default=None
         self._check_params()
         weights, keep = self._row_weights(X, y_student, sample_weight, y_raw)
         if keep is not None:  # a row of weight 0 is a row that is not there
-            X, y_student, y_raw = X[keep], y_student[keep], np.asarray(y_raw)[keep]
+            y_student, y_raw = y_student[keep], np.asarray(y_raw)[keep]
+            X = X.iloc[keep] if hasattr(X, "iloc") else X[keep]
             X_teacher = X_teacher.iloc[keep] if hasattr(X_teacher, "iloc") else X
         if self.task_ == "regression":
             self._fit_target_scale(y_student, weights)

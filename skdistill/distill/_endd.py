@@ -53,7 +53,7 @@ class EnDDDistiller(BaseDistiller):
         Draws returned by ``predict_members``; None is the teacher's size.
     max_epochs : int, default=500
     core_layer_sizes, head_layer_sizes, extra_inputs, n_extra, noise_scale, \
-extra_ratio, class_weight, memory, activation, dropout, batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
+extra_ratio, class_weight, student_transform, memory, activation, dropout, batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
 n_iter_no_change, callbacks, verbose, device, random_state, \
 device_data, accelerator :
         As for :class:`HydraDistiller`.
@@ -84,6 +84,7 @@ device_data, accelerator :
         noise_scale: float = 1.0,
         extra_ratio: float = 1.0,
         class_weight=None,
+        student_transform=None,
         memory=None,
         activation: str = "relu",
         dropout: float = 0.0,
@@ -114,6 +115,7 @@ device_data, accelerator :
         self.noise_scale = noise_scale
         self.extra_ratio = extra_ratio
         self.class_weight = class_weight
+        self.student_transform = student_transform
         self.memory = memory
         self.activation = activation
         self.dropout = dropout

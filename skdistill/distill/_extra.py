@@ -70,10 +70,21 @@ class _ExtraRows:
     def __init__(self, est, X, X_teacher, rng, weights=None):
         self.est = est
         self.weights = weights
-        self.X = X
         self.columns = getattr(X_teacher, "columns", None)
+        self.frame = None
+        if hasattr(X, "columns"):
+            # A DataFrame with non-numeric columns (the student sees it through
+            # student_transform): the numeric columns are perturbed, the
+            # others copied from the row.
+            from ._base import _non_numeric_columns
+
+            other = set(_non_numeric_columns(X))
+            self.numeric = [i for i, c in enumerate(X.columns) if c not in other]
+            self.frame = X.reset_index(drop=True)
+            X = self.frame.iloc[:, self.numeric].to_numpy(dtype=np.float64)
+        self.X = X
         self.rng = rng
-        self.std = X.std(axis=0) if len(X) > 1 else np.zeros(X.shape[1])
+        self.std = np.nanstd(X, axis=0) if len(X) > 1 else np.zeros(X.shape[1])
         self.enabled = True
         self._X_parts: list[np.ndarray] = []
         self._t_parts: list[np.ndarray] = []
@@ -103,7 +114,13 @@ class _ExtraRows:
             return mixed
         return np.where(self.rng.random((len(base), 1)) < 0.5, noisy, mixed)
 
-    def _for_teacher(self, rows):
+    def _for_teacher(self, rows, source):
+        """Perturbed ``rows`` (of the rows ``source``) in the teacher's format."""
+        if self.frame is not None:
+            frame = self.frame.iloc[source].reset_index(drop=True)
+            for j, pos in enumerate(self.numeric):
+                frame[frame.columns[pos]] = rows[:, j]
+            return frame
         if self.columns is None:
             return rows
         import pandas as pd
@@ -138,7 +155,7 @@ class _ExtraRows:
         rows = self._make(idx, n_copies)
         if not self.enabled or len(rows) == 0:
             return self._empty()
-        out = self._targets(self._for_teacher(rows))
+        out = self._targets(self._for_teacher(rows, np.tile(idx, n_copies)))
         if out is None:
             return self._empty()
         w = None if self.weights is None else np.tile(self.weights[idx], n_copies)

@@ -129,6 +129,13 @@ class HydraDistiller(BaseDistiller):
         as in scikit-learn's classifiers (it multiplies ``fit``'s
         ``sample_weight``); an unfitted teacher that takes ``sample_weight``
         is fitted with the same weights.
+    student_transform : transformer, default=None
+        What the student sees: ``student_transform`` fitted on ``X`` and
+        applied to it, while the teacher sees ``X`` as given (cross-quality
+        distillation, or a DataFrame with string or categorical columns that
+        the student needs encoded). None: ``X`` itself, except for a
+        DataFrame with non-numeric columns and a ``Pipeline`` teacher, whose
+        preprocessing steps (``teacher[:-1]``, refitted) are then used.
     memory : str, joblib.Memory or None, default=None
         Caches the teacher's fit and outputs, as in ``Pipeline``: a grid
         search over student parameters then fits each fold's teacher once.
@@ -196,6 +203,7 @@ device, random_state, device_data, accelerator :
         extra_ratio: float = 1.0,
         spread_calibration="auto",
         class_weight=None,
+        student_transform=None,
         memory=None,
         activation: str = "relu",
         dropout: float = 0.0,
@@ -232,6 +240,7 @@ device, random_state, device_data, accelerator :
         self.extra_ratio = extra_ratio
         self.spread_calibration = spread_calibration
         self.class_weight = class_weight
+        self.student_transform = student_transform
         self.memory = memory
         self.activation = activation
         self.dropout = dropout
