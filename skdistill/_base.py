@@ -120,9 +120,9 @@ def transactional(fit):
     def wrapper(self, *args, **kwargs):
         before = _fitted_state(self)
         net = before.get("net_")
-        kept_net = copy.deepcopy(net) if net is not None and getattr(
-            self, "warm_start", False
-        ) else None  # fmt: skip
+        # warm_start and partial_fit train the fitted net in place.
+        in_place = getattr(self, "warm_start", False) or fit.__name__ == "partial_fit"
+        kept_net = copy.deepcopy(net) if net is not None and in_place else None
         try:
             return fit(self, *args, **kwargs)
         except BaseException:
@@ -246,9 +246,57 @@ class NeuralEstimatorMixin:
         self.classes_ = classes
         return X, y_enc
 
-    def _validate_regression(self, X, y):
+    def _validate_partial_classes(self, X, y, classes, first):
+        """``partial_fit``'s data: classes fixed by the first call.
+
+        On the first call ``classes`` lists every class the stream will
+        hold (a batch may miss some), as for scikit-learn's ``partial_fit``;
+        later calls may repeat it, and their labels must be among them.
+        """
         self._check_frame(X)
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
+        X, y = validate_data(self, X, y, reset=first, dtype=[np.float64, np.float32])
+        _check_float32_range(X)
+        check_classification_targets(y)
+        if first:
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit: "
+                    "every class the data will hold (a batch may miss some)"
+                )
+            classes = np.unique(np.asarray(classes))
+            if len(classes) < 2:
+                raise ValueError(
+                    f"classes must hold at least 2 classes; got {classes.tolist()}"
+                )
+            self.classes_ = classes
+        elif classes is not None and not np.array_equal(
+            np.unique(np.asarray(classes)), self.classes_
+        ):
+            raise ValueError(
+                f"classes={np.unique(classes).tolist()} differs from the classes "
+                f"of the first partial_fit call, {self.classes_.tolist()}"
+            )
+        unknown = np.setdiff1d(y, self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"y holds classes {unknown.tolist()} that are not in classes "
+                f"{self.classes_.tolist()} (given on the first partial_fit call)"
+            )
+        return X, np.searchsorted(self.classes_, y)
+
+    def _check_partial_class_weight(self):
+        if isinstance(getattr(self, "class_weight", None), str):
+            raise ValueError(
+                f"class_weight={self.class_weight!r} needs the class counts of "
+                "all the data, which partial_fit never sees; pass a dict of "
+                "weights (or sample_weight) instead"
+            )
+
+    def _validate_regression(self, X, y, reset=True):
+        self._check_frame(X)
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=[np.float64, np.float32], y_numeric=True
+        )
         _check_float32_range(X)
         y = np.asarray(y, dtype=np.float64)
         if not np.all(np.isfinite(y)):

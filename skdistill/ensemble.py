@@ -246,6 +246,30 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         self._fit_net(self._build_net(valid, seed), train, seed)
         return self
 
+    def _partial_fit(self, X, y, classes=None, sample_weight=None):
+        first = not hasattr(self, "net_")
+        y_raw = y
+        if self._task == "classification":
+            X, y = self._validate_partial_classes(X, y, classes, first)
+        else:
+            X, y = self._validate_regression(X, y, reset=first)
+        self._check_params()
+        self._check_partial_class_weight()
+        weights, keep = self._row_weights(X, y, sample_weight, y_raw)
+        if keep is not None:
+            X, y = X[keep], y[keep]
+        seed = self._seed() + len(getattr(self, "history_", ()))
+        if first:
+            self.n_train_rows_ = len(X)
+            if self._task == "regression":
+                self._fit_target_scale(y, weights)
+        self._plan_data(X, y)
+        train = self._tensor_data(X, y, weights, np.arange(len(X)))
+        net = self._build_net(None, seed) if first else self.net_
+        net.train_split = None
+        self._fit_net(net, train, seed, epochs=1)
+        return self
+
     def _tensor_data(self, X, y, weights, rows):
         """``TensorData`` of the given rows: inputs, targets and their weights."""
         if len(rows) != len(X):
@@ -440,6 +464,35 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         """
         return self._fit(X, y, sample_weight)
 
+    @transactional
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train every member for one epoch on ``(X, y)``: the streaming path.
+
+        For data that never fits in memory at once: call it once per chunk,
+        as scikit-learn's ``MLPClassifier.partial_fit``. The first call builds
+        the members and fixes ``classes_`` from ``classes``, which it
+        requires. ``validation_fraction``, ``early_stopping``, ``max_epochs``
+        and ``warm_start`` play no part: each call is one epoch over the
+        chunk, in ``batch_size`` steps (``batch_size="auto"`` is set by the
+        first chunk's size).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            Every class the stream holds; required on the first call (a
+            chunk may miss some), optional after. ``class_weight="balanced"``
+            is refused here (it needs the counts of all the data).
+        sample_weight : array-like of shape (n_samples,), default=None
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        self
+        """
+        return self._partial_fit(X, y, classes, sample_weight)
+
     def _members(self, logits):
         return stacked_probabilities(logits)
 
@@ -534,6 +587,31 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
         self
         """
         return self._fit(X, y, sample_weight)
+
+    @transactional
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train every member for one epoch on ``(X, y)``: the streaming path.
+
+        For data that never fits in memory at once: call it once per chunk,
+        as scikit-learn's ``MLPRegressor.partial_fit``. The first call builds
+        the members and fixes the target scale (``y_mean_``, ``y_scale_``)
+        from its chunk. ``validation_fraction``, ``early_stopping``,
+        ``max_epochs`` and ``warm_start`` play no part: each call is one
+        epoch over the chunk, in ``batch_size`` steps (``batch_size="auto"``
+        is set by the first chunk's size).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        self
+        """
+        return self._partial_fit(X, y, None, sample_weight)
 
     def _members(self, out):
         return self._stacked_gaussians(out)

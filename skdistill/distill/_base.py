@@ -11,6 +11,8 @@ teacher during training.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
@@ -82,6 +84,25 @@ def _non_numeric_columns(X) -> list:
             pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
         )
     ]
+
+
+def _can_stream(est) -> bool:
+    """Whether ``partial_fit`` applies: a teacher that is fitted, or can stream.
+
+    A fitted teacher (or ``"virtual"``) labels every chunk; an unfitted one
+    must learn the stream itself, through its own ``partial_fit`` (``None``
+    stands for the default ensemble, which has one). Otherwise the method
+    is hidden, as a Pipeline hides what its last step lacks.
+    """
+    teacher = est.teacher
+    if teacher is None or (isinstance(teacher, str) and teacher == "virtual"):
+        return True
+    if isinstance(teacher, str):
+        return False
+    members = teacher if isinstance(teacher, list | tuple) else [teacher]
+    if all(T.teacher_is_fitted(m) for m in members):
+        return True
+    return callable(getattr(teacher, "partial_fit", None))
 
 
 def _is_classification(est) -> bool:
@@ -376,29 +397,12 @@ default=None
             extra.add_perturbed(tr, self._n_extra_copies())
             if X_unlabelled is not None:
                 extra.add_unlabelled(X_unlabelled)
-        y_dtype = torch.long if self.task_ == "classification" else torch.float32
         self._plan_data(X_student, teacher_out, *(extra.sizes() if extra else ()))
 
         def data(idx, pool=None):
-            parts_X, parts_y = [X_student[idx]], [y_student[idx]]
-            parts_t = None if teacher_out is None else [teacher_out[idx]]
-            parts_w = None if weights is None else [weights[idx]]
-            if pool is not None and len(pool.X):
-                parts_X.append(pool.X)
-                parts_y.append(np.full(len(pool.X), _NO_LABEL[self.task_]))
-                parts_t.append(pool.targets)
-                if parts_w is not None:
-                    parts_w.append(pool.weights)
-            X_t = self._to_device(np.concatenate(parts_X))
-            targets = [self._to_device(np.concatenate(parts_y), y_dtype)]
-            if parts_t is not None:
-                targets.append(self._to_device(np.concatenate(parts_t)))
-            if parts_w is not None:
-                targets.append(self._to_device(np.concatenate(parts_w)))
-            n_lab = len(idx) if pool is not None else None
-            if len(targets) == 1:
-                return TensorData(X_t, targets[0])
-            return TensorData(X_t, tuple(targets), n_labelled=n_lab)
+            return self._student_data(
+                X_student, y_student, teacher_out, weights, idx, pool
+            )
 
         self.n_train_rows_ = len(tr)
         train = data(tr, extra.pool() if extra else None)
@@ -412,6 +416,170 @@ default=None
         if extra is not None:
             clean = None if va is None else (X_student[va], teacher_out[va])
             self._after_fit(extra, tr, clean)
+        return self
+
+    def _student_data(self, X_student, y, teacher_out, weights, idx, pool=None):
+        """``TensorData`` of rows ``idx`` plus a pool of extra rows, on the device.
+
+        Targets are ``y`` (the virtual teacher), else ``(y, teacher)``, with
+        the row weights appended when there are any. Extra rows carry the
+        "no label" mark, so only the distillation terms see them.
+        """
+        y_dtype = torch.long if self.task_ == "classification" else torch.float32
+        parts_X, parts_y = [X_student[idx]], [y[idx]]
+        parts_t = None if teacher_out is None else [teacher_out[idx]]
+        parts_w = None if weights is None else [weights[idx]]
+        if pool is not None and len(pool.X):
+            parts_X.append(pool.X)
+            parts_y.append(np.full(len(pool.X), _NO_LABEL[self.task_]))
+            parts_t.append(pool.targets)
+            if parts_w is not None:
+                parts_w.append(pool.weights)
+        X_t = self._to_device(np.concatenate(parts_X))
+        targets = [self._to_device(np.concatenate(parts_y), y_dtype)]
+        if parts_t is not None:
+            targets.append(self._to_device(np.concatenate(parts_t)))
+        if parts_w is not None:
+            targets.append(self._to_device(np.concatenate(parts_w)))
+        n_lab = len(idx) if pool is not None else None
+        if len(targets) == 1:
+            return TensorData(X_t, targets[0])
+        return TensorData(X_t, tuple(targets), n_labelled=n_lab)
+
+    @available_if(_can_stream)
+    @transactional
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train the student for one epoch on ``(X, y)``: the streaming path.
+
+        For data that never fits in memory at once: call it once per chunk.
+        A fitted teacher (or ``"virtual"``) labels every chunk as it is. An
+        unfitted teacher with ``partial_fit`` of its own (a skdistill
+        ensemble, and the default one of ``teacher=None``) learns the stream
+        alongside: each call first trains it one epoch on the chunk, then
+        the student on its outputs. Any other unfitted teacher is refused.
+        Each call is one epoch over the chunk and its perturbed extra
+        copies, in ``batch_size`` steps; ``validation_fraction``,
+        ``early_stopping`` and Hydra's ``mean_head_init`` play no part, the
+        spread scale ``spread_`` stays 1 (it needs held-out rows), and
+        schedules (Hydra's diversity warm-up, EnDD's temperature) count one
+        call as one epoch of ``max_epochs``. ``student_transform`` is fitted
+        on the first chunk. A DataFrame with non-numeric columns is not
+        supported here: encode it first.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            Classification: every class of the stream. Default: the fitted
+            teacher's classes; required with ``teacher="virtual"`` and with
+            a teacher that learns the stream.
+        sample_weight : array-like of shape (n_samples,), default=None
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        self
+        """
+        first = not hasattr(self, "net_")
+        teacher = self.teacher
+        virtual = isinstance(teacher, str) and teacher == "virtual"
+        streamed = False  # the teacher learns the stream too
+        if not virtual:
+            if teacher is not None:
+                T.check_teacher(teacher)
+            members = teacher if isinstance(teacher, list | tuple) else [teacher]
+            fitted = teacher is not None and all(
+                T.teacher_is_fitted(m) for m in members
+            )
+            streamed = not fitted
+            if streamed and not (
+                teacher is None or callable(getattr(teacher, "partial_fit", None))
+            ):
+                raise ValueError(
+                    f"partial_fit needs a fitted teacher, or one with partial_fit "
+                    f"that learns the stream alongside the student; "
+                    f"{type(teacher).__name__} is neither: fit it first and pass "
+                    "it fitted"
+                )
+        if first:
+            if teacher is None:
+                self.task_ = (
+                    "regression"
+                    if self._supports("regression")
+                    and type_of_target(y) in ("continuous", "continuous-multioutput")
+                    else "classification"
+                )
+            else:
+                self.task_ = self._task_from_teacher()
+            if not self._supports(self.task_):
+                raise TypeError(
+                    f"{type(self).__name__} does not support {self.task_} teachers"
+                )
+            self.raw_input_ = False
+        X_teacher = X
+        if self.task_ == "classification":
+            if first and classes is None and not (virtual or streamed):
+                classes = T.teacher_classes(teacher)
+            Xv, y_student = self._validate_partial_classes(X, y, classes, first)
+            y_raw = self.classes_[y_student]
+        else:
+            Xv, y_student = self._validate_regression(X, y, reset=first)
+            y_raw = y_student
+        if not hasattr(X_teacher, "columns"):
+            X_teacher = Xv
+        self._check_common_params()
+        self._check_params()
+        self._check_partial_class_weight()
+        weights, keep = self._row_weights(Xv, y_student, sample_weight, y_raw)
+        if keep is not None:
+            Xv, y_student, y_raw = Xv[keep], y_student[keep], y_raw[keep]
+            X_teacher = X_teacher.iloc[keep] if hasattr(X_teacher, "iloc") else Xv
+        if first:
+            if self.task_ == "regression":
+                self._fit_target_scale(y_student, weights)
+            self.teacher_ = clone(self._teacher_spec()) if streamed else teacher
+        if streamed:
+            if not first:  # trained on a copy: a failed call keeps the old one
+                self.teacher_ = copy.deepcopy(self.teacher_)
+            kw = {"sample_weight": None if weights is None else weights}
+            if self.task_ == "classification":
+                kw["classes"] = self.classes_
+            self.teacher_.partial_fit(X_teacher, y_raw, **kw)
+        if first and self.task_ == "classification" and not virtual:
+            T.check_teacher_classes(self.teacher_, self.classes_)
+        if self.task_ == "regression":
+            y_student = (y_student - self.y_mean_) / self.y_scale_
+        if self.task_ == "regression":
+            y_raw = np.asarray(y_raw, dtype=np.float64)
+        teacher_out = None if virtual else self._teacher_targets(X_teacher, y_raw)
+        if first and teacher_out is not None:
+            self.n_teacher_members_ = teacher_out.shape[1]
+        X_student = self._student_input(X_teacher, Xv, fit=first)
+        if first:
+            self.n_student_features_ = X_student.shape[1]
+            self.n_train_rows_ = len(Xv)
+        seed = self._seed() + len(getattr(self, "history_", ()))
+        rows = np.arange(len(Xv))
+        pool = None
+        if not virtual:
+            extra = _ExtraRows(
+                self, Xv, X_teacher, np.random.default_rng(seed), weights
+            )
+            extra.add_perturbed(rows, self._n_extra_copies())
+            pool = extra.pool()
+        self._plan_data(X_student, teacher_out, *(pool or ()))
+        train = self._student_data(
+            X_student, y_student, teacher_out, weights, rows, pool
+        )
+        if first:
+            module = self._build_student(self._n_heads(), seed)
+            net = self._student_net(module, self._criterion(), None, seed)
+            self.spread_ = 1.0
+        else:
+            net = self.net_
+        net.train_split = None
+        self._fit_net(net, train, seed, epochs=1)
         return self
 
     def _n_extra_copies(self) -> int:
