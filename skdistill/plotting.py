@@ -179,12 +179,17 @@ def plot_reliability_diagram(
             conf, hit, n_bins=bins, strategy=kind
         )
         ece = _binned_gap(conf, hit, bins, kind)
-        panels.append((str(name), edges, counts, mean_conf, acc, ece, bins, kind))
+        panels.append(
+            (str(name), edges, counts, mean_conf, acc, ece, bins, kind, p.shape[1])
+        )
     axes = _axes(ax, len(panels), panel_size=(3.6, 4.6))
-    for a, (name, edges, counts, mean_conf, acc, ece, bins, kind) in zip(
+    for a, (name, edges, counts, mean_conf, acc, ece, bins, kind, k) in zip(
         np.ravel(axes), panels
     ):
         _reliability_panel(a, name, edges, counts, mean_conf, acc, ece, min_count)
+        # No prediction is less confident than 1 / n_classes: the axis starts
+        # there (half the width goes to the data of a binary problem).
+        a.set_xlim(1.0 / max(k, 1) if k > 1 else 0.0, 1.0)
         a.set_title(f"{name}\nECE {ece:.3f} ({bins} {kind} bins)")
     return axes
 
