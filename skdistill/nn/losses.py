@@ -9,8 +9,11 @@ All tensors are batch-first: ``B`` samples, ``N`` ensemble (teacher) members,
 * teacher targets for classification: member **log-probabilities**
   ``(B, N, K)``. A temperature ``T`` is applied as ``softmax(log p / T)``, which
   equals ``softmax(z / T)`` for a softmax model, so teachers without logits
-  (random forests, ...) work the same way. Teacher log-probabilities are
-  clamped from below at ``log(1e-8)`` so that zero probabilities never give NaN;
+  (random forests, ...) work the same way. A teacher log-probability of
+  ``-inf`` (a zero probability) is replaced by ``log(1e-8)`` so that it never
+  gives NaN; finite ones are used as they are (the distillers floor a
+  probability teacher's outputs at ``1e-8`` themselves, and use a teacher's
+  stored logits, :class:`~skdistill.TeacherOutputs`, unfloored);
 * labels: ``(B,)`` long, or ``(B, N)`` where each member sees its own rows.
 
 Every loss returns a scalar tensor: the mean over the batch (and over members,
@@ -48,7 +51,7 @@ __all__ = [
     "wsl_loss",
 ]
 
-#: Teacher log-probabilities are clamped from below at this value.
+#: A teacher log-probability of ``-inf`` (a zero probability) becomes this value.
 LOG_PROB_FLOOR = math.log(1e-8)
 #: EnDD clamps ``z / T`` to ``[-MAX_LOG_CONCENTRATION, MAX_LOG_CONCENTRATION]``.
 MAX_LOG_CONCENTRATION = 20.0
@@ -80,8 +83,13 @@ def _member_labels(y: torch.Tensor, batch: int, n: int) -> torch.Tensor:
 
 
 def _teacher_log_probs(teacher_logp: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Tempered member log-probabilities ``log softmax(clamp(log p) / T)``."""
-    logp = teacher_logp.clamp(min=LOG_PROB_FLOOR)
+    """Tempered member log-probabilities ``log softmax(log p / T)``.
+
+    ``log p = -inf`` (a zero probability) counts as ``LOG_PROB_FLOOR``; finite
+    values, however small, are kept (a stored teacher's logits are not floored).
+    """
+    floor = torch.full_like(teacher_logp, LOG_PROB_FLOOR)
+    logp = torch.where(torch.isneginf(teacher_logp), floor, teacher_logp)
     return torch.log_softmax(logp / temperature, dim=-1)
 
 
@@ -915,7 +923,7 @@ def virtual_teacher_loss(
     if form == "yuan":
         # kd_loss tempers its teacher as softmax(l / T): with l = q - 1 (a
         # shift leaves a softmax unchanged) that is softmax(q / T) exactly,
-        # and l in [-1, 0] is far above the clamp.
+        # and l in [-1, 0] is finite.
         teacher_logp = (q - 1.0).unsqueeze(1)
     else:
         teacher_logp = torch.log(q).unsqueeze(1)  # one virtual member
