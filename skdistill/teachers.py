@@ -1093,8 +1093,18 @@ class TeacherOutputs(BaseEstimator):
             self._lookup(X)
         return self
 
+    def __getstate__(self):
+        # The row index and checked outputs are rebuilt from the parameters
+        # on first use: a saved (pickled, skops) teacher holds plain data.
+        state = super().__getstate__()
+        state.pop("_index", None)
+        state.pop("_outputs", None)
+        return state
+
     def _lookup(self, X) -> np.ndarray:
         check_is_fitted(self)
+        if getattr(self, "_index", None) is None:
+            self.fit()
         n_features = np.shape(X)[1] if np.ndim(X) == 2 or sp.issparse(X) else None
         if n_features != self.n_features_in_:
             raise ValueError(

@@ -222,3 +222,21 @@ def test_missing_x_wrong_width_and_ambiguous_duplicates():
         1,
         3,
     )
+
+
+def test_a_student_of_stored_outputs_saves_and_loads(clf_data, tmp_path):
+    import pickle
+
+    from skdistill import load
+
+    X, y = clf_data
+    Z = 4.0 * np.eye(3)[y] + _logits(2, len(X), 3, scale=1.0)
+    kd = KDDistiller(
+        teacher=TeacherOutputs(X, logits=Z), extra_inputs=None, **NOVAL, **STUDENT
+    ).fit(X, y)
+    kd.save(tmp_path / "kd.skd")
+    for copy in (load(tmp_path / "kd.skd"), pickle.loads(pickle.dumps(kd))):
+        np.testing.assert_allclose(copy.predict_proba(X), kd.predict_proba(X))
+        np.testing.assert_allclose(
+            copy.teacher_.predict_members(X[[7, 3]]), softmax(Z[:, [7, 3]], -1)
+        )
