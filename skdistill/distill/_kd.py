@@ -53,9 +53,11 @@ class KDDistiller(BaseDistiller):
         from the distillation term. The default is ``"log"``: measured
         on the bundled data sets (``benchmarks/bench_papers.py``), the Yuan
         form's extra smoothing leaves the student under-confident, with a
-        higher NLL and ECE at about the same accuracy, as the distillation
-        paper compared here found; ``"yuan"`` reproduces Tf-KD_reg as
-        published.
+        higher NLL and ECE at about the same accuracy (3 seeds: NLL 0.37 vs
+        0.17 on breast_cancer, 0.58 vs 0.18 on wine, 1.18 vs 0.23 on
+        digits, 0.61 vs 0.20 on the spiral; ECE 0.27-0.66 vs 0.10-0.16), as
+        the distillation paper compared here found; ``"yuan"`` reproduces
+        Tf-KD_reg as published.
     student_transform : transformer, default=None
     core_layer_sizes, head_layer_sizes, extra_inputs, n_extra, noise_scale, \
 extra_ratio, class_weight, memory, activation, dropout, max_epochs, batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
