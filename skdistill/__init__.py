@@ -7,6 +7,7 @@ from ._persistence import IncompatibleVersionError, convert_legacy_file, load
 from ._version import __version__
 from .distill import EnDDDistiller, HydraDistiller, KDDistiller
 from .ensemble import EnsembleClassifier, EnsembleRegressor
+from .teachers import TeacherOutputs, UnknownRowsError
 
 __all__ = [
     "EnDDDistiller",
@@ -15,6 +16,8 @@ __all__ = [
     "HydraDistiller",
     "IncompatibleVersionError",
     "KDDistiller",
+    "TeacherOutputs",
+    "UnknownRowsError",
     "UntrustedTypeError",
     "__version__",
     "convert_legacy_file",

@@ -160,6 +160,9 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
     def _mutual_learning(self):
         return 0.0
 
+    def _mutual_learning_form(self):
+        return "ensemble"
+
     def _check_params(self):
         self._check_common_params()
         _check_int("n_members", self.n_members)
@@ -295,7 +298,9 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
                 dropout=self.dropout,
                 member_factory=self._member_factory(),
             )
-        criterion = EnsembleCriterion(self._task, self._mutual_learning())
+        criterion = EnsembleCriterion(
+            self._task, self._mutual_learning(), self._mutual_learning_form()
+        )
         # Mutual learning compares members on the same rows: shared batches.
         per_member = self._mutual_learning() == 0
         return self._make_net(
@@ -339,6 +344,18 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         becomes ``(1 - w) * CE_i + w * KL(stopgrad(mean of the others) || p_i)``.
         With ``w > 0`` all members see the same batches (and ``bootstrap`` is
         ignored), since the term compares members on the same rows.
+    mutual_learning_form : {"ensemble", "cohort"}, default="ensemble"
+        Which deep mutual learning (Zhang et al., 2018) ``mutual_learning``
+        trains: ``"ensemble"`` is DML_e above; ``"cohort"`` is the paper's
+        original form (Sec. 3.2, eq. 10), each member matching every other
+        member, ``(1 - w) * CE_i + w / (N - 1) * sum_{j != i}
+        KL(stopgrad(p_j) || p_i)``. All members step at once against their
+        peers' current predictions, which approximates the paper's
+        one-network-after-the-other updates. With detached peers both forms
+        give the same gradient; only the loss value (the validation loss
+        early stopping watches) differs, by the peers' generalised
+        Jensen-Shannon divergence. See
+        :func:`~skdistill.nn.losses.cohort_mutual_learning_loss`.
     class_weight : dict, "balanced" or None, default=None
         Weight of each class in the loss, as in scikit-learn's classifiers:
         a dict ``{label: weight}`` (missing classes weigh 1), or
@@ -385,6 +402,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         n_members: int = 5,
         *,
         mutual_learning: float = 0.0,
+        mutual_learning_form: str = "ensemble",
         class_weight=None,
         hidden_layer_sizes: Sequence[int] = (100,),
         activation: str = "relu",
@@ -431,6 +449,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
             accelerator=accelerator,
         )
         self.mutual_learning = mutual_learning
+        self.mutual_learning_form = mutual_learning_form
         self.class_weight = class_weight
 
     def _mutual_learning(self):
@@ -438,6 +457,14 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         if self.mutual_learning > 0 and self.n_members < 2:
             raise ValueError("mutual_learning > 0 needs n_members >= 2")
         return float(self.mutual_learning)
+
+    def _mutual_learning_form(self):
+        if self.mutual_learning_form not in ("ensemble", "cohort"):
+            raise ValueError(
+                "mutual_learning_form must be 'ensemble' (DML_e) or 'cohort' "
+                f"(pairwise KL to every peer); got {self.mutual_learning_form!r}"
+            )
+        return self.mutual_learning_form
 
     def _validate(self, X, y):
         return self._validate_classification(X, y)

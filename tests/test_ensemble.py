@@ -16,6 +16,7 @@ from skorch.callbacks import Checkpoint, LRScheduler, ProgressBar
 from torch import nn
 
 from skdistill import EnsembleClassifier, EnsembleRegressor
+from skdistill.nn.criteria import EnsembleCriterion
 from skdistill.training import NonFiniteLossError
 
 SMALL = dict(hidden_layer_sizes=(16,), max_epochs=3, batch_size=32, device="cpu")
@@ -167,6 +168,24 @@ def test_mutual_learning_trains_and_changes_members(clf_data):
     assert not np.allclose(plain.predict_proba(X), dml.predict_proba(X))
     with pytest.raises(ValueError, match="mutual_learning"):
         EnsembleClassifier(n_members=1, mutual_learning=0.5, **SMALL).fit(X, y)
+
+
+def test_cohort_mutual_learning_form(clf_data):
+    X, y = clf_data
+    kw = dict(n_members=3, mutual_learning=0.5, random_state=0, **SMALL)
+    dml_e = EnsembleClassifier(**kw).fit(X, y)
+    cohort = EnsembleClassifier(mutual_learning_form="cohort", **kw).fit(X, y)
+    assert isinstance(cohort.net_.criterion_, EnsembleCriterion)
+    assert cohort.net_.criterion_.mutual_learning_form == "cohort"
+    # Same gradients (detached peers), different loss values: the peers'
+    # Jensen-Shannon gap makes the cohort loss larger.
+    np.testing.assert_allclose(
+        cohort.predict_proba(X), dml_e.predict_proba(X), atol=1e-4
+    )
+    gap = cohort.history_[:, "train_loss"][0] - dml_e.history_[:, "train_loss"][0]
+    assert gap > 0
+    with pytest.raises(ValueError, match="mutual_learning_form"):
+        EnsembleClassifier(mutual_learning_form="pairs", **kw).fit(X, y)
 
 
 def test_validation_split_and_early_stopping(clf_data):

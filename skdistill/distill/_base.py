@@ -183,10 +183,15 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         """The teacher's member outputs on ``X_teacher``, batch-first, as trained on.
 
         Classification: member log-probabilities ``(n, N, K)`` (floored at
-        ``LOG_PROB_FLOOR``); regression: ``(n, N, 2)`` member means and
+        ``LOG_PROB_FLOOR``, except a stored teacher's logits: their
+        ``log_softmax`` as it is); regression: ``(n, N, 2)`` member means and
         variances in standardised target units. Cached through ``memory``.
         """
         run = check_memory(self.memory).cache(T.member_outputs)
+        if self.task_ == "classification" and T.has_logits(self.teacher_):
+            logp = self.teacher_.predict_members_log_proba(X_teacher)
+            cols = T._positions(self.classes_, self.teacher_.classes_, "the teacher")
+            return logp[:, :, cols].transpose(1, 0, 2).astype(np.float32)
         if self.task_ == "classification":
             probs = run(self.teacher_, X_teacher, classes=self.classes_)
             logp = np.log(np.clip(probs, np.exp(LOG_PROB_FLOOR), None))

@@ -24,6 +24,7 @@ from scipy.optimize import brentq
 from scipy.special import log_softmax
 
 from .._base import stacked_probabilities
+from ..teachers import UnknownRowsError
 from ..uncertainty import classification_uncertainty
 
 #: Accepted values of ``extra_inputs``.
@@ -132,6 +133,17 @@ class _ExtraRows:
         est = self.est
         try:
             targets = est._teacher_targets(X_teacher_rows)
+        except UnknownRowsError as exc:
+            # Stored teacher outputs: only the rows they were computed on.
+            warnings.warn(
+                f"{type(est).__name__}: the teacher has no outputs for the "
+                f"perturbed extra inputs ({exc}); training (and validating) "
+                "without extra inputs",
+                UserWarning,
+                stacklevel=4,
+            )
+            self.enabled = False
+            return None
         except ValueError as exc:
             if "pass y" not in str(exc):
                 raise

@@ -41,24 +41,37 @@ def split_targets(y_true, n_parts: int):
 
 
 class EnsembleCriterion(nn.Module):
-    """Loss of independent members, optionally with mutual learning (DML_e).
+    """Loss of independent members, optionally with mutual learning.
 
     ``y_pred`` is ``(B, N, K)`` logits or ``(B, N, 2)`` Gaussian outputs;
     ``y_true`` is ``(B, N)`` (each member its own rows) or ``(B,)``.
-    The value is the mean over members.
+    The value is the mean over members. ``mutual_learning_form`` is
+    ``"ensemble"`` (DML_e, :func:`~skdistill.nn.losses.mutual_learning_loss`)
+    or ``"cohort"`` (:func:`~skdistill.nn.losses.cohort_mutual_learning_loss`).
     """
 
-    def __init__(self, task: str = "classification", mutual_learning: float = 0.0):
+    def __init__(
+        self,
+        task: str = "classification",
+        mutual_learning: float = 0.0,
+        mutual_learning_form: str = "ensemble",
+    ):
         super().__init__()
         self.task = task
         self.mutual_learning = float(mutual_learning)
+        self.mutual_learning_form = mutual_learning_form
 
     def forward(self, y_pred, y_true, net=None):
         y, w = split_targets(y_true, 1)
         if self.task == "regression":
             return L.member_gaussian_nll(y_pred, y, w)
         if self.mutual_learning > 0:
-            return L.mutual_learning_loss(y_pred, y, self.mutual_learning, w)
+            loss = (
+                L.cohort_mutual_learning_loss
+                if self.mutual_learning_form == "cohort"
+                else L.mutual_learning_loss
+            )
+            return loss(y_pred, y, self.mutual_learning, w)
         return L.member_cross_entropy(y_pred, y, w)
 
 
@@ -157,7 +170,9 @@ class KDCriterion(nn.Module):
     """Single-student distillation losses.
 
     ``mode`` is ``"kd"`` (Hinton), ``"wsl"`` (Weighted Soft Labels) or
-    ``"virtual"`` (teacher-free KD; ``y_true`` is then the labels alone).
+    ``"virtual"`` (teacher-free KD; ``y_true`` is then the labels alone, and
+    ``virtual_form`` is the tempering of the virtual teacher, see
+    :func:`~skdistill.nn.losses.virtual_teacher_loss`).
     For regression, ``"kd"`` is ``(1-a) NLL + a KL(teacher mixture || student)``.
     Rows without a label (see :func:`labelled_rows`) count in the
     distillation term only.
@@ -170,6 +185,7 @@ class KDCriterion(nn.Module):
         temperature=4.0,
         alpha=0.9,
         virtual_a=0.9,
+        virtual_form="log",
     ):
         super().__init__()
         self.task = task
@@ -177,12 +193,19 @@ class KDCriterion(nn.Module):
         self.temperature = temperature
         self.alpha = alpha
         self.virtual_a = virtual_a
+        self.virtual_form = virtual_form
 
     def forward(self, y_pred, y_true, net=None):
         if self.mode == "virtual":
             y, w = split_targets(y_true, 1)
             return L.virtual_teacher_loss(
-                y_pred[:, 0], y, self.virtual_a, self.temperature, self.alpha, w
+                y_pred[:, 0],
+                y,
+                self.virtual_a,
+                self.temperature,
+                self.alpha,
+                w,
+                form=self.virtual_form,
             )
         y, teacher, w = split_targets(y_true, 2)
         labelled = labelled_rows(y)

@@ -9,8 +9,11 @@ All tensors are batch-first: ``B`` samples, ``N`` ensemble (teacher) members,
 * teacher targets for classification: member **log-probabilities**
   ``(B, N, K)``. A temperature ``T`` is applied as ``softmax(log p / T)``, which
   equals ``softmax(z / T)`` for a softmax model, so teachers without logits
-  (random forests, ...) work the same way. Teacher log-probabilities are
-  clamped from below at ``log(1e-8)`` so that zero probabilities never give NaN;
+  (random forests, ...) work the same way. A teacher log-probability of
+  ``-inf`` (a zero probability) is replaced by ``log(1e-8)`` so that it never
+  gives NaN; finite ones are used as they are (the distillers floor a
+  probability teacher's outputs at ``1e-8`` themselves, and use a teacher's
+  stored logits, :class:`~skdistill.TeacherOutputs`, unfloored);
 * labels: ``(B,)`` long, or ``(B, N)`` where each member sees its own rows.
 
 Every loss returns a scalar tensor: the mean over the batch (and over members,
@@ -26,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "cohort_mutual_learning_loss",
     "diversity_weight",
     "endd_loss",
     "endd_temperature",
@@ -47,7 +51,7 @@ __all__ = [
     "wsl_loss",
 ]
 
-#: Teacher log-probabilities are clamped from below at this value.
+#: A teacher log-probability of ``-inf`` (a zero probability) becomes this value.
 LOG_PROB_FLOOR = math.log(1e-8)
 #: EnDD clamps ``z / T`` to ``[-MAX_LOG_CONCENTRATION, MAX_LOG_CONCENTRATION]``.
 MAX_LOG_CONCENTRATION = 20.0
@@ -79,8 +83,13 @@ def _member_labels(y: torch.Tensor, batch: int, n: int) -> torch.Tensor:
 
 
 def _teacher_log_probs(teacher_logp: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Tempered member log-probabilities ``log softmax(clamp(log p) / T)``."""
-    logp = teacher_logp.clamp(min=LOG_PROB_FLOOR)
+    """Tempered member log-probabilities ``log softmax(log p / T)``.
+
+    ``log p = -inf`` (a zero probability) counts as ``LOG_PROB_FLOOR``; finite
+    values, however small, are kept (a stored teacher's logits are not floored).
+    """
+    floor = torch.full_like(teacher_logp, LOG_PROB_FLOOR)
+    logp = torch.where(torch.isneginf(teacher_logp), floor, teacher_logp)
     return torch.log_softmax(logp / temperature, dim=-1)
 
 
@@ -287,6 +296,77 @@ def mutual_learning_loss(
         others = ((p.sum(dim=1, keepdim=True) - p) / (n - 1)).clamp(min=0.0)
         neg_entropy = torch.xlogy(others, others).sum(dim=-1)
     kl = neg_entropy - (others * log_p).sum(dim=-1)  # (B, N)
+    return (1.0 - weight) * ce + weight * _masked_mean(kl, None, sample_weight)
+
+
+def cohort_mutual_learning_loss(
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    weight: float,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Deep mutual learning in its original cohort form (Zhang et al., 2018).
+
+    Zhang et al.'s loss of network ``k`` in a cohort of ``K`` (Sec. 3.2,
+    "Extension to larger student cohorts", eq. 10),
+    ``L_Theta_k = L_C_k + 1/(K-1) sum_{l != k} D_KL(p_l || p_k)``, with the package's
+    convex weighting of :func:`mutual_learning_loss`:
+
+    .. math:: \\mathcal{L} = \\frac{1}{N} \\sum_k \\Big[(1 - w)\\,\\mathrm{CE}_k
+        + \\frac{w}{N - 1} \\sum_{l \\ne k}
+        \\mathrm{KL}\\big(\\mathrm{sg}(p_l) \\,\\|\\, p_k\\big)\\Big]
+
+    with ``p = softmax(z)`` (no temperature) and every term a batch mean. Each
+    peer ``p_l`` is a constant target in network ``k``'s update, as in the
+    paper. The paper updates the networks one after the other, each seeing
+    its peers' *updated* predictions; here all members take one simultaneous
+    step against their peers' current (detached) predictions, which equals
+    the alternating update only approximately (to first order in the step
+    size).
+
+    With detached peers, the gradient with respect to network ``k`` equals
+    that of DML_e (:func:`mutual_learning_loss`): both are
+    ``w (p_k - bar p_{-k}) / (N B)`` per logit. The two losses differ by
+    ``w/N sum_k [H(bar p_{-k}) - 1/(N-1) sum_{l != k} H(p_l)]`` (the peers'
+    generalised Jensen-Shannon divergence), which does not depend on network
+    ``k``'s parameters: the value (validation loss, early stopping) differs,
+    the step does not.
+
+    Parameters
+    ----------
+    logits : Tensor of shape (B, N, K)
+        Member logits, ``N >= 2``.
+    y : LongTensor of shape (B,) or (B, N)
+        Labels.
+    weight : float
+        ``w`` in ``[0, 1]``; ``0`` gives :func:`member_cross_entropy`.
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of both terms' batch means.
+
+    Returns
+    -------
+    loss : scalar Tensor
+
+    Raises
+    ------
+    ValueError
+        If there is a single member or ``weight`` is outside ``[0, 1]``.
+    """
+    batch, n, _ = logits.shape
+    if n < 2:
+        raise ValueError(f"mutual learning needs at least 2 members, got {n}.")
+    _check_fraction("weight", weight)
+    ce = member_cross_entropy(logits, y, sample_weight)
+    log_p = torch.log_softmax(logits, dim=-1)
+    with torch.no_grad():
+        p = log_p.exp()
+        neg_entropy = torch.xlogy(p, p).sum(dim=-1)  # (B, N): -H(p_l)
+        others_neg_entropy = (neg_entropy.sum(dim=1, keepdim=True) - neg_entropy) / (
+            n - 1
+        )
+        others = ((p.sum(dim=1, keepdim=True) - p) / (n - 1)).clamp(min=0.0)
+    # 1/(N-1) sum_{l != k} KL(p_l || p_k) = mean_l(-H(p_l)) - sum_c pbar_{-k,c} log p_k,c
+    kl = others_neg_entropy - (others * log_p).sum(dim=-1)  # (B, N)
     return (1.0 - weight) * ce + weight * _masked_mean(kl, None, sample_weight)
 
 
@@ -785,16 +865,32 @@ def virtual_teacher_loss(
     temperature: float = 4.0,
     alpha: float = 0.9,
     sample_weight: torch.Tensor | None = None,
+    form: str = "log",
 ) -> torch.Tensor:
     """Teacher-free KD (Yuan et al., 2020) with a hand-made virtual teacher.
 
     The virtual teacher puts ``q_y = a`` on the true class and ``(1 - a)/(K - 1)``
-    on each other class; it is tempered like any teacher,
-    ``q^{(T)} = softmax(log q / T)`` (with ``log q`` clamped at ``log 1e-8``, so
-    ``a = 1`` is allowed):
+    on each other class (Yuan et al.'s eq. 9). Two temperings of it:
+
+    * ``form="log"``: tempered like any teacher, ``q^{(T)} = softmax(log q / T)``
+      (with ``log q`` clamped at ``log 1e-8``, so ``a = 1`` is allowed), i.e.
+      ``q^{(T)}`` proportional to ``q^{1/T}``; at ``T = 1`` it is ``q``
+      itself, and a student matching it at ``T`` predicts ``q`` at
+      temperature 1;
+    * ``form="yuan"``: Tf-KD_reg as Yuan et al. define it (their eq. 10, the
+      softened virtual teacher ``p^d_tau``), ``q^{(T)} = softmax(q / T)``: the
+      probabilities themselves divided by ``T``, then the softmax. As
+      ``q / T`` lies in ``[0, 1/T]``, this target is close to uniform at any
+      ``T >= 1``: a stronger smoothing, and a student matching it at ``T``
+      predicts ``softmax(q)`` at temperature 1, never more confident than
+      ``e / (e + K - 1)``.
+
+    Either way the loss is
 
     .. math:: (1 - \\alpha)\\,\\mathrm{CE}(z_S, y) + \\alpha\\, T^2\\,
         \\mathrm{KL}\\big(q^{(T)} \\,\\|\\, \\operatorname{softmax}(z_S / T)\\big)
+
+    (the ``T^2`` scale is Hinton's, as in :func:`kd_loss`).
 
     Parameters
     ----------
@@ -808,11 +904,15 @@ def virtual_teacher_loss(
         Weight of the distillation term, in ``[0, 1]``.
     sample_weight : Tensor of shape (B,), default=None
         Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
+    form : {"log", "yuan"}, default="log"
+        How the virtual teacher is tempered (see above).
 
     Returns
     -------
     loss : scalar Tensor
     """
+    if form not in ("log", "yuan"):
+        raise ValueError(f"form must be 'log' or 'yuan', got {form!r}.")
     n_classes = student_logits.shape[-1]
     if n_classes < 2:
         raise ValueError(f"virtual_teacher_loss needs >= 2 classes, got {n_classes}.")
@@ -820,7 +920,13 @@ def virtual_teacher_loss(
         raise ValueError(f"a must be in (0, 1], got {a!r}.")
     q = torch.full_like(student_logits, (1.0 - a) / (n_classes - 1))
     q.scatter_(1, y.unsqueeze(1), a)
-    teacher_logp = torch.log(q).unsqueeze(1)  # one virtual member
+    if form == "yuan":
+        # kd_loss tempers its teacher as softmax(l / T): with l = q - 1 (a
+        # shift leaves a softmax unchanged) that is softmax(q / T) exactly,
+        # and l in [-1, 0] is finite.
+        teacher_logp = (q - 1.0).unsqueeze(1)
+    else:
+        teacher_logp = torch.log(q).unsqueeze(1)  # one virtual member
     return kd_loss(
         student_logits, teacher_logp, y, temperature, alpha, sample_weight=sample_weight
     )

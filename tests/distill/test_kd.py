@@ -44,6 +44,19 @@ def test_teacher_free_virtual_teacher(clf_data):
     assert tf.predict_proba(X).max() < 0.999
 
 
+def test_teacher_free_yuan_form_is_less_confident(clf_data):
+    X, y = clf_data
+    kw = dict(teacher="virtual", virtual_a=0.9, random_state=0, **STUDENT)
+    log_form = KDDistiller(virtual_form="log", **kw).fit(X, y)
+    yuan = KDDistiller(virtual_form="yuan", **kw).fit(X, y)
+    assert yuan.net_.criterion_.virtual_form == "yuan"
+    # softmax(q / T) is much flatter than softmax(log q / T): the student it
+    # teaches is less confident on the training rows.
+    assert yuan.predict_proba(X).max(1).mean() < log_form.predict_proba(X).max(1).mean()
+    with pytest.raises(ValueError, match="virtual_form"):
+        KDDistiller(virtual_form="exp", **kw).fit(X, y)
+
+
 class RecordingForest(RandomForestClassifier):
     """Remembers the width of every X it was fitted on or asked about."""
 

@@ -340,6 +340,60 @@ def test_mutual_learning_needs_two_members():
         )
 
 
+def ref_cohort_dml(logits, y, weight):
+    """Zhang et al.'s eq. 10 with the convex weighting: loops over every pair."""
+    b, n, _ = logits.shape
+    p = special.softmax(logits, axis=-1)
+    total = 0.0
+    for s in range(b):
+        for k in range(n):
+            peers = [ref_kl(p[s, j], p[s, k]) for j in range(n) if j != k]
+            ce = ref_ce(logits[s, k], y[s])
+            total += (1 - weight) * ce + weight * sum(peers) / (n - 1)
+    return total / (b * n)
+
+
+@pytest.mark.parametrize("n_members", [2, 3, 5])
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+def test_cohort_mutual_learning_matches_pairwise_reference(n_members, weight):
+    rng = np.random.default_rng(41)
+    logits, y = _logits(rng, 6, n_members, 4), _labels(rng, (6,), 4)
+    got = L.cohort_mutual_learning_loss(_t(logits), torch.tensor(y), weight)
+    assert got.item() == pytest.approx(ref_cohort_dml(logits, y, weight), abs=ATOL)
+
+
+def test_cohort_and_ensemble_dml_share_the_gradient_not_the_value():
+    # With detached peers, d/dz_k of the mean pairwise KL is p_k - mean_{l!=k} p_l,
+    # DML_e's gradient; the values differ by the peers' Jensen-Shannon gap.
+    rng = np.random.default_rng(42)
+    b, n, k, w = 5, 4, 3, 0.6
+    raw, y = _logits(rng, b, n, k), torch.tensor(_labels(rng, (b,), k))
+    grads, values = [], []
+    for loss in (L.mutual_learning_loss, L.cohort_mutual_learning_loss):
+        z = _t(raw, grad=True)
+        value = loss(z, y, w)
+        value.backward()
+        grads.append(z.grad.numpy())
+        values.append(value.item())
+    np.testing.assert_allclose(grads[0], grads[1], atol=1e-12)
+    p = special.softmax(raw, axis=-1)
+    entropy = special.entr(p).sum(-1)  # (b, n)
+    others = (p.sum(1, keepdims=True) - p) / (n - 1)
+    gap = special.entr(others).sum(-1) - (entropy.sum(1, keepdims=True) - entropy) / (
+        n - 1
+    )
+    assert gap.mean() > 1e-3
+    assert values[1] - values[0] == pytest.approx(w * gap.mean(), abs=1e-10)
+
+
+def test_cohort_mutual_learning_rejects_bad_arguments():
+    y = torch.zeros(3, dtype=torch.long)
+    with pytest.raises(ValueError, match="at least 2 members"):
+        L.cohort_mutual_learning_loss(torch.zeros(3, 1, 2), y, 0.5)
+    with pytest.raises(ValueError, match="weight"):
+        L.cohort_mutual_learning_loss(torch.zeros(3, 2, 2), y, -0.1)
+
+
 # ----------------------------------------------------------------- Hydra+ map
 @pytest.mark.parametrize(
     ("n", "m", "members", "heads"),
@@ -667,6 +721,38 @@ def test_virtual_teacher_loss_matches_reference(a, temperature, alpha):
     got = L.virtual_teacher_loss(_t(z), torch.tensor(y), a, temperature, alpha).item()
     assert np.isfinite(got)
     assert got == pytest.approx(ref_virtual(z, y, a, temperature, alpha), abs=ATOL)
+
+
+def test_yuan_virtual_teacher_targets_are_softmax_of_q_over_t():
+    # Yuan et al.'s Tf-KD_reg: with alpha = 1 the loss is T^2 KL(softmax(q/T) ||
+    # softmax(z/T)); at z = T * log(target) + c the KL is 0 exactly when the
+    # target is softmax(q/T), and the log form's target q^(1/T) differs.
+    a, temperature, k = 0.9, 4.0, 3
+    y = torch.tensor([0, 2])
+    q = np.full((2, k), (1 - a) / (k - 1))
+    q[[0, 1], [0, 2]] = a
+    target = special.softmax(q / temperature, axis=-1)
+    np.testing.assert_allclose(target[0], [0.38210, 0.30895, 0.30895], atol=1e-5)
+    z = _t(temperature * np.log(target) + 1.7)
+    yuan = L.virtual_teacher_loss(z, y, a, temperature, 1.0, form="yuan")
+    assert yuan.item() == pytest.approx(0.0, abs=1e-12)
+    log_form = L.virtual_teacher_loss(z, y, a, temperature, 1.0, form="log")
+    assert log_form.item() > 1e-2
+    # Against the reference, with alpha < 1 and sample weights.
+    rng = np.random.default_rng(81)
+    z2, y2 = _logits(rng, 6, 4), _labels(rng, (6,), 4)
+    w = rng.uniform(0.5, 2.0, size=6)
+    expected = 0.0
+    for s in range(6):
+        qs = np.where(np.arange(4) == y2[s], a, (1 - a) / 3)
+        kl = ref_kl(special.softmax(qs / 2.0), special.softmax(z2[s] / 2.0))
+        expected += w[s] * (0.3 * ref_ce(z2[s], y2[s]) + 0.7 * 4.0 * kl)
+    got = L.virtual_teacher_loss(
+        _t(z2), torch.tensor(y2), a, 2.0, 0.7, _t(w), form="yuan"
+    )
+    assert got.item() == pytest.approx(expected / w.sum(), abs=ATOL)
+    with pytest.raises(ValueError, match="form"):
+        L.virtual_teacher_loss(z, y, form="softmax")
 
 
 def test_virtual_teacher_rejects_bad_arguments():
