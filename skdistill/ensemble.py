@@ -40,8 +40,11 @@ _COMMON_PARAMS_DOC = """
     dropout : float, default=0.0
         Dropout probability after each hidden layer.
     max_epochs : int, default=100
-    batch_size : int, default=256
-        Rows per member per step.
+    batch_size : int or "auto", default="auto"
+        Rows per member per step. ``"auto"``: about ten steps per epoch,
+        between 16 and 200 rows (``min(200, max(16, n_train // 10))``). A
+        fixed 256 gave a table of a few hundred rows one step per epoch and
+        an underfit ensemble (see ``benchmarks/bench_defaults.py``).
     lr : float, default=1e-3
     weight_decay : float, default=0.0
     optimizer : str or torch.optim.Optimizer class, default="adam"
@@ -119,7 +122,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         bootstrap: bool = False,
         module: Callable[[int, int], torch.nn.Module] | None = None,
         max_epochs: int = 100,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         optimizer="adam",
@@ -410,7 +413,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         bootstrap: bool = False,
         module=None,
         max_epochs: int = 100,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         optimizer="adam",
