@@ -545,6 +545,22 @@ class NeuralEstimatorMixin:
             **kwargs,
         )
 
+    def _streaming_net(self, net):
+        """``net`` ready for ``partial_fit``: no validation split, no early stop.
+
+        A net fitted by ``fit`` with early stopping carries its callback, which
+        needs a validation loss that a chunk of a stream does not have.
+        """
+        net.train_split = None
+
+        def keep(entry):
+            return not (isinstance(entry, tuple) and entry[0] == "early_stopping")
+
+        net.callbacks = [c for c in net.callbacks or () if keep(c)]
+        if hasattr(net, "callbacks_"):
+            net.callbacks_ = [c for c in net.callbacks_ if keep(c)]
+        return net
+
     def _fit_net(self, net, train_data, seed, epochs=None):
         """Fit ``net`` on ``train_data`` under a forked, seeded torch RNG."""
         with seeded(seed, self.device_), warnings.catch_warnings():

@@ -107,7 +107,8 @@ def test_distillers_stream_from_a_fitted_teacher(make, teacher, data):
     est = _stream(make(teacher), X, y, epochs=3)
     assert list(est.classes_) == [0, 1, 2]  # the teacher's, by default
     assert len(est.history_) == 12
-    assert est.score(X_te, y_te) > teacher.score(X_te, y_te) - 0.1
+    # Three passes over the stream: well above chance (1/3), near the teacher.
+    assert est.score(X_te, y_te) > max(0.75, teacher.score(X_te, y_te) - 0.15)
 
 
 def test_hydra_stream_keeps_the_members_disagreement(teacher, data):
@@ -157,3 +158,15 @@ def test_regression_stream_with_the_default_teacher():
     est = _stream(KDDistiller(batch_size=32, **OPTS), X[:400], y[:400], 6, chunk=100)
     assert est.task_ == "regression"
     assert est.score(X[400:], y[400:]) > 0.8
+
+
+def test_partial_fit_after_an_early_stopped_fit(data):
+    X, y, X_te, y_te = data
+    est = EnsembleClassifier(
+        n_members=2, early_stopping=True, validation_fraction=0.2, **OPTS
+    ).fit(X, y)
+    est.partial_fit(X[:100], y[:100])  # no validation loss: no early stopping
+    assert "valid_loss" not in est.history_[-1]
+    student = HydraDistiller(n_heads=2, max_epochs=20, **OPTS).fit(X, y)
+    student.partial_fit(X[:100], y[:100])  # its default teacher streams too
+    assert student.score(X_te, y_te) > 0.7

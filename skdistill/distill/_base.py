@@ -583,8 +583,7 @@ default=None
             self.spread_ = 1.0
         else:
             net = self.net_
-        net.train_split = None
-        self._fit_net(net, train, seed, epochs=1)
+        self._fit_net(self._streaming_net(net), train, seed, epochs=1)
         return self
 
     def _n_extra_copies(self) -> int:
