@@ -387,6 +387,16 @@ class NeuralEstimatorMixin:
         """Hold out ``validation_fraction`` of the rows, as sklearn's MLP does."""
         if self.validation_fraction <= 0:
             return X, y, None, None
+        if len(X) < 2:
+            # Nothing to hold out: train on the one row, without early stopping.
+            warnings.warn(
+                f"{type(self).__name__}: {len(X)} training row cannot be split "
+                f"for validation_fraction={self.validation_fraction}; training on "
+                "it without a validation set (and without early stopping)",
+                UserWarning,
+                stacklevel=4,
+            )
+            return X, y, None, None
         strat = y if stratify else None
         if stratify and np.min(np.bincount(y)) < 2:
             strat = None

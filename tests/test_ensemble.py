@@ -202,7 +202,9 @@ def test_validation_split_and_early_stopping(clf_data):
     assert len(ens.history_) < 200  # stopped early
     assert ens.net_.train_split is None  # the held-out data is not kept
     with pytest.raises(ValueError, match="validation_fraction"):
-        EnsembleClassifier(early_stopping=True, **SMALL).fit(X, y)
+        EnsembleClassifier(early_stopping=True, validation_fraction=0.0, **SMALL).fit(
+            X, y
+        )
 
 
 def test_skorch_callbacks(clf_data, tmp_path):

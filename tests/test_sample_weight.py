@@ -19,7 +19,14 @@ from skdistill import (
 )
 from skdistill.nn import losses as L
 
-NET = dict(hidden_layer_sizes=(16,), lr=1e-2, device="cpu", random_state=0)
+NET = dict(
+    hidden_layer_sizes=(16,),
+    lr=1e-2,
+    device="cpu",
+    random_state=0,
+    early_stopping=False,  # every row trains: the equivalences are exact
+    validation_fraction=0.0,
+)
 STUDENT = dict(
     core_layer_sizes=(16,),
     head_layer_sizes=(8,),

@@ -49,6 +49,7 @@ def test_member_trained_in_ensemble_equals_member_trained_alone():
     params = dict(
         n_members=3, hidden_layer_sizes=(8,), optimizer="sgd", lr=0.1,
         batch_size=16, max_epochs=2, device="cpu",
+        early_stopping=False, validation_fraction=0.0,
     )  # fmt: skip
     ens = EnsembleClassifier(random_state=0, **params).fit(X, y)
     # The same seed the estimator draws, the same initial weights and orders.

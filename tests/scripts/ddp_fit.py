@@ -20,7 +20,9 @@ X, y = make_classification(
 X_tr, y_tr, X_te, y_te = X[:450], y[:450], X[450:], y[450:]
 acc = Accelerator(cpu=True)
 opts = dict(max_epochs=30, batch_size=32, random_state=0, accelerator=acc)
-ens = EnsembleClassifier(3, hidden_layer_sizes=(32,), **opts).fit(X_tr, y_tr)
+fixed = dict(early_stopping=False, validation_fraction=0.0)
+ens = EnsembleClassifier(3, hidden_layer_sizes=(32,), **fixed, **opts)
+ens.fit(X_tr, y_tr)
 student = HydraDistiller(ens, n_heads=2, early_stopping=False, **opts)
 student.fit(X_tr, y_tr)
 out = Path(os.environ["SKDISTILL_TEST_OUT"]) / f"rank{acc.process_index}.json"
