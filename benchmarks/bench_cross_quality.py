@@ -62,28 +62,13 @@ def run(seeds, quick):
         epochs = {"max_epochs": 5} if quick else {}
         teacher = make_pipeline(
             StandardScaler(),
-            EnsembleClassifier(
-                n_members=5,
-                batch_size="auto",
-                early_stopping=True,
-                validation_fraction=0.1,
-                n_iter_no_change=20,
-                max_epochs=5 if quick else 500,
-                random_state=seed,
-                device="cpu",
-            ),
+            EnsembleClassifier(random_state=seed, device="cpu", **epochs),
         ).fit(X_tr, y_tr)
         low = low_resolution().fit(X_tr)
+        # The student's network alone: an ensemble of one, at the defaults
+        # (early-stopped, as the teacher).
         alone = EnsembleClassifier(
-            n_members=1,
-            hidden_layer_sizes=(100,),
-            batch_size="auto",
-            early_stopping=True,
-            validation_fraction=0.1,
-            n_iter_no_change=20,
-            max_epochs=5 if quick else 500,
-            random_state=seed,
-            device="cpu",
+            n_members=1, random_state=seed, device="cpu", **epochs
         ).fit(low.transform(X_tr), y_tr)
         models = {
             "teacher, 8x8 (ensemble of 5)": (teacher, X_te),

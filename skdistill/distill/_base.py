@@ -52,16 +52,6 @@ from ._extra import _EXTRA_KINDS, _NO_LABEL, _ExtraRows, scale_spread
 #: Teacher log-probabilities are clamped here, so a tree's hard zero stays finite.
 LOG_PROB_FLOOR = float(np.log(1e-8))
 
-#: The teacher fitted when ``teacher=None``: an ensemble of five, early-stopped.
-DEFAULT_TEACHER = dict(
-    n_members=5,
-    batch_size="auto",
-    max_epochs=500,
-    early_stopping=True,
-    validation_fraction=0.1,
-    n_iter_no_change=20,
-)
-
 
 def _interrupted(teacher) -> bool:
     """Whether a (skdistill) teacher's training was stopped by Ctrl-C."""
@@ -151,7 +141,8 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         return tags
 
     def _teacher_spec(self):
-        """The teacher to fit or use: ``teacher``, or the default one for None."""
+        """The teacher to fit or use: ``teacher``, or for None an ensemble at its
+        own defaults (five members, early-stopped), of ``y``'s task."""
         if self.teacher is not None:
             return self.teacher
         from ..ensemble import EnsembleClassifier, EnsembleRegressor
@@ -159,7 +150,7 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         cls = (
             EnsembleClassifier if self.task_ == "classification" else EnsembleRegressor
         )
-        return cls(**DEFAULT_TEACHER, device=self.device, random_state=self._seed())
+        return cls(device=self.device, random_state=self._seed())
 
     def _prepare_teacher(self, X_teacher, y, sample_weight=None):
         """Fit (if needed, through ``memory``) and run the teacher once."""

@@ -11,7 +11,6 @@ from skdistill import (
     HydraDistiller,
     KDDistiller,
 )
-from skdistill.distill._base import DEFAULT_TEACHER
 
 FAST = dict(max_epochs=20, device="cpu", random_state=0)
 
@@ -21,10 +20,15 @@ def test_default_teacher_for_classes_is_an_early_stopped_ensemble(cls):
     X, y = load_iris(return_X_y=True)
     est = cls(**FAST).fit(X, y)
     assert isinstance(est.teacher_, EnsembleClassifier)
+    # The ensemble's own defaults (five members, early-stopped), with the
+    # distiller's device and a seed drawn from its random_state.
     params = est.teacher_.get_params()
-    assert {k: params[k] for k in DEFAULT_TEACHER} == DEFAULT_TEACHER
+    defaults = EnsembleClassifier().get_params()
+    different = {k for k in params if params[k] != defaults[k]}
+    assert different == {"device", "random_state"}
+    assert params["n_members"] == 5 and params["early_stopping"]
     # Early stopping ended the teacher's training before its cap.
-    assert len(est.teacher_.history_) < DEFAULT_TEACHER["max_epochs"]
+    assert len(est.teacher_.history_) < params["max_epochs"]
     assert est.teacher_.score(X, y) > 0.9
     assert est.score(X, y) > 0.8
     assert est.teacher is None  # the parameter is left as given
