@@ -210,6 +210,7 @@ class NeuralEstimatorMixin:
     # ------------------------------------------------------------------- data
     def _check_frame(self, X):
         """Refuse an empty DataFrame clearly (sklearn fails on it in numpy)."""
+        X = _from_tensor(X)
         shape = getattr(X, "shape", None)
         if hasattr(X, "columns") and shape is not None and 0 in tuple(shape):
             raise ValueError(
@@ -217,12 +218,42 @@ class NeuralEstimatorMixin:
                 f"{type(self).__name__} needs at least 1 sample and 1 feature"
             )
 
+    def _check_input_shape(self, X, reset):
+        """Record (``reset``) or check the shape of one sample, ``input_shape_``.
+
+        Samples may have any shape: a row of features ``(n_features,)``, an
+        image ``(C, H, W)``, a sequence. scikit-learn's checks cover the
+        first axis and the values; the rest is the module's.
+        """
+        shape = tuple(int(d) for d in np.shape(X)[1:])
+        if reset:
+            self.input_shape_ = shape
+            return X
+        fitted = getattr(self, "input_shape_", shape)
+        if shape != fitted:
+            raise ValueError(
+                f"X has samples of shape {shape}; {type(self).__name__} was "
+                f"fitted on samples of shape {fitted}"
+            )
+        return X
+
     def _validate_X(self, X, *, reset):
         self._check_frame(X)
+        fitted = getattr(self, "input_shape_", None)
+        nd = len(getattr(X, "shape", ()))  # arrays, tensors, frames; never a list
+        if not reset and fitted and (len(fitted) > 1 or nd > 2):
+            # Images: say so in their terms, before scikit-learn counts
+            # "features" along axis 1 (the channels).
+            self._check_input_shape(_from_tensor(X), reset=False)
         X = validate_data(
-            self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=1
+            self,
+            _from_tensor(X),
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=1,
+            allow_nd=True,
         )
-        return _check_float32_range(X)
+        return _check_float32_range(self._check_input_shape(X, reset))
 
     def _validate_classification(self, X, y):
         self._check_frame(X)
@@ -234,8 +265,11 @@ class NeuralEstimatorMixin:
                 "y contains None: every sample needs a class label (drop or "
                 "fill the unlabelled rows)"
             )
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        _check_float32_range(X)
+        X, y = validate_data(
+            self, _from_tensor(X), _from_tensor(y), dtype=[np.float64, np.float32],
+            allow_nd=True,
+        )  # fmt: skip
+        _check_float32_range(self._check_input_shape(X, True))
         check_classification_targets(y)
         classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -254,8 +288,11 @@ class NeuralEstimatorMixin:
         later calls may repeat it, and their labels must be among them.
         """
         self._check_frame(X)
-        X, y = validate_data(self, X, y, reset=first, dtype=[np.float64, np.float32])
-        _check_float32_range(X)
+        X, y = validate_data(
+            self, _from_tensor(X), _from_tensor(y), reset=first,
+            dtype=[np.float64, np.float32], allow_nd=True,
+        )  # fmt: skip
+        _check_float32_range(self._check_input_shape(X, first))
         check_classification_targets(y)
         if first:
             if classes is None:
@@ -295,9 +332,10 @@ class NeuralEstimatorMixin:
     def _validate_regression(self, X, y, reset=True):
         self._check_frame(X)
         X, y = validate_data(
-            self, X, y, reset=reset, dtype=[np.float64, np.float32], y_numeric=True
-        )
-        _check_float32_range(X)
+            self, _from_tensor(X), _from_tensor(y), reset=reset,
+            dtype=[np.float64, np.float32], y_numeric=True, allow_nd=True,
+        )  # fmt: skip
+        _check_float32_range(self._check_input_shape(X, reset))
         y = np.asarray(y, dtype=np.float64)
         if not np.all(np.isfinite(y)):
             raise ValueError("Input y contains NaN or infinity.")
@@ -485,7 +523,7 @@ class NeuralEstimatorMixin:
         return 0.0
 
     def _callbacks(self, has_valid):
-        callbacks = copy.deepcopy(list(self.callbacks or []))
+        callbacks = [_fresh_callback(cb) for cb in self.callbacks or []]
         if self.early_stopping and has_valid:
             callbacks.append(
                 (
@@ -542,6 +580,7 @@ class NeuralEstimatorMixin:
             loss_scale=loss_scale,
             predict_batch_size=predict_batch_size,
             extra_ratio=extra_ratio,
+            task=getattr(self, "task_", None) or getattr(self, "_task", None),
             optimizer=opt,
             lr=self.lr,
             max_epochs=self.max_epochs,
@@ -693,6 +732,26 @@ class NeuralEstimatorMixin:
             say); nothing is written.
         """
         _persistence.save(self, path)
+
+
+def _fresh_callback(entry):
+    """A copy of a callback (or ``(name, callback)``) for one fit.
+
+    A fit must not change the user's callback objects (skorch sets state on
+    them); one that cannot be copied, such as ``TensorBoard`` holding a
+    ``SummaryWriter`` (a thread lock, an open file), is used as given.
+    """
+    try:
+        return copy.deepcopy(entry)
+    except (TypeError, AttributeError, copy.Error):
+        return entry
+
+
+def _from_tensor(X):
+    """A torch tensor as a NumPy array (from any device); anything else as it is."""
+    if isinstance(X, torch.Tensor):
+        return X.detach().cpu().numpy()
+    return X
 
 
 def _host_tensor(array, dtype=None) -> torch.Tensor:

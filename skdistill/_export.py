@@ -176,11 +176,15 @@ def _graph_for(estimator) -> tuple[_PredictionGraph, int, str]:
                 "or distil without student_transform"
             )
         task = estimator.task_
-        n_features = estimator.n_student_features_
+        n_features = getattr(estimator, "student_input_shape_", None) or (
+            estimator.n_student_features_,
+        )
         spread = getattr(estimator, "spread_", 1.0)
     else:
         task = estimator._task
-        n_features = estimator.n_features_in_
+        n_features = getattr(estimator, "input_shape_", None) or (
+            estimator.n_features_in_,
+        )
         spread = 1.0
     kind = "dirichlet" if isinstance(estimator, EnDDDistiller) else task
     module = _export_copy(estimator.net_.module_)
@@ -191,7 +195,7 @@ def _graph_for(estimator) -> tuple[_PredictionGraph, int, str]:
         y_mean=getattr(estimator, "y_mean_", 0.0),
         y_scale=getattr(estimator, "y_scale_", 1.0),
     )
-    return graph.eval(), int(n_features), kind
+    return graph.eval(), tuple(int(d) for d in n_features), kind
 
 
 def _metadata(estimator, kind) -> dict[str, str]:
@@ -296,7 +300,7 @@ def to_onnx(estimator, path, *, opset=None) -> None:
 
 def _export(graph, n_features, kind, file, opset, estimator) -> None:
     custom = getattr(estimator, "module", None) is not None
-    example = torch.zeros(2, n_features, dtype=torch.float32)
+    example = torch.zeros(2, *n_features, dtype=torch.float32)
     outputs = OUTPUTS[kind]
     dynamic = {INPUT_NAME: {0: "batch"}}
     for name in outputs:
@@ -370,7 +374,7 @@ def to_exported_program(estimator) -> torch.export.ExportedProgram:
     ...     torch.as_tensor(X, dtype=torch.float32))              # doctest: +SKIP
     """
     graph, n_features, _ = _graph_for(estimator)
-    example = torch.zeros(2, n_features, dtype=torch.float32)
+    example = torch.zeros(2, *n_features, dtype=torch.float32)
     batch = torch.export.Dim("batch", min=1)
     with torch.no_grad():
         return torch.export.export(graph, (example,), dynamic_shapes={"x": {0: batch}})

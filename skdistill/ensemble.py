@@ -22,7 +22,7 @@ from ._base import (
     transactional,
 )
 from .nn.criteria import EnsembleCriterion
-from .nn.modules import StackedEnsemble
+from .nn.modules import StackedEnsemble, reinitialised_copy
 from .training import TensorData, seeded
 from .uncertainty import (
     classification_uncertainty,
@@ -109,12 +109,8 @@ _COMMON_PARAMS_DOC = """
 
 
 def _reinitialised_copy(module, in_features, out_features):
-    """A deep copy of ``module`` with freshly initialised parameters."""
-    member = copy.deepcopy(module)
-    for sub in member.modules():
-        if hasattr(sub, "reset_parameters"):
-            sub.reset_parameters()
-    return member
+    """A member from a module instance: a copy with fresh parameters."""
+    return reinitialised_copy(module)
 
 
 class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
@@ -197,21 +193,22 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         module = self.module
         if not isinstance(module, torch.nn.Module):
             return module
-        n_in, n_out = self.n_features_in_, 2 if self._task == "regression" else (
-            self._n_outputs()
-        )  # fmt: skip
+        n_out = 2 if self._task == "regression" else self._n_outputs()
+        sample = self.input_shape_
         with torch.no_grad():
             try:
-                shape = tuple(copy.deepcopy(module).cpu()(torch.zeros(2, n_in)).shape)
+                shape = tuple(
+                    copy.deepcopy(module).cpu()(torch.zeros(2, *sample)).shape
+                )
             except Exception as exc:
                 raise ValueError(
                     f"module={type(module).__name__}(...) cannot take this data: "
-                    f"with {n_in} input features it raised {type(exc).__name__}: "
-                    f"{exc}"
+                    f"with samples of shape {sample} it raised "
+                    f"{type(exc).__name__}: {exc}"
                 ) from None
         if shape != (2, n_out):
             raise ValueError(
-                f"module={type(module).__name__}(...) maps a batch (2, {n_in}) "
+                f"module={type(module).__name__}(...) maps a batch {(2, *sample)} "
                 f"to {shape}; each member must output (batch, {n_out}) "
                 f"({'mean and raw variance' if self._task == 'regression' else 'one logit per class'})"
             )
@@ -219,6 +216,11 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
 
     def _n_outputs(self):
         return len(self.classes_) if self._task == "classification" else 1
+
+    def _in_size(self):
+        """What a member takes: ``n_features_in_``, or a sample's shape (N-D input)."""
+        shape = getattr(self, "input_shape_", (self.n_features_in_,))
+        return shape[0] if len(shape) == 1 else shape
 
     def _targets(self, y):
         if self._task == "classification":
@@ -228,7 +230,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight=None):
         warm = self.warm_start and hasattr(self, "net_")
         if warm:
-            old = (self.n_features_in_, getattr(self, "classes_", None))
+            old = (self._in_size(), getattr(self, "classes_", None))
         y_raw = y
         X, y = self._validate(X, y)
         self._check_params()
@@ -236,7 +238,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         if keep is not None:  # a row of weight 0 is a row that is not there
             X, y = X[keep], y[keep]
         if warm and (
-            old[0] != self.n_features_in_
+            old[0] != self._in_size()
             or (old[1] is not None and not np.array_equal(old[1], self.classes_))
         ):
             raise ValueError(
@@ -300,7 +302,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         with seeded(seed, self.device_):
             module = StackedEnsemble(
                 self.n_members,
-                self.n_features_in_,
+                self._in_size(),
                 self._n_outputs(),
                 task=self._task,
                 hidden_layer_sizes=self.hidden_layer_sizes_,

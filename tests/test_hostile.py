@@ -289,7 +289,8 @@ CORNERS = {
     "string_target_regression": (_reg, X0, np.array(["a"] * 40), ["convert", "float"]),
     "nan_target_regression": (_reg, X0, np.where(Y0 == 1, np.nan, 0.0), ["NaN"]),
     "huge_target_regression": (_reg, X0, Y0 * 1e300, ["too large"]),
-    "X_3d": (_clf, X0.reshape(40, 2, 2), Y0, ["dim"]),
+    # Samples of any shape (images, sequences) are accepted: the module's job.
+    "X_3d": (_clf, X0.reshape(40, 2, 2), Y0, None),
     "X_1d": (_clf, X0[:, 0], Y0, ["2D", "reshape"]),
     "X_scalar": (_clf, 3.0, Y0, ["scalar"]),
     "y_too_short": (_clf, X0, Y0[:-1], ["inconsistent"]),
@@ -328,7 +329,7 @@ def fitted_clf():
         (X0[:, :3], ["feature"]),
         (X0[:0], ["0 sample"]),
         (X0[0], ["2D", "reshape"]),
-        (X0.reshape(40, 2, 2), ["dim"]),
+        (X0.reshape(40, 2, 2), ["samples of shape (2, 2)", "(4,)"]),
         (np.where(X0 > 1, np.nan, X0), ["NaN"]),
         (np.where(X0 > 1, -np.inf, X0), ["infinity"]),
         (np.full((3, 4), "x"), ["convert"]),

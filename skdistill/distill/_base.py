@@ -12,6 +12,7 @@ teacher during training.
 from __future__ import annotations
 
 import copy
+from functools import partial
 
 import numpy as np
 import torch
@@ -36,11 +37,13 @@ from .._base import (
     _check_float32_range,
     _check_int,
     _check_sizes,
+    _from_tensor,
     predict_batch_rows,
     stacked_probabilities,
     transactional,
 )
-from ..nn.modules import MultiHeadStudent
+from ..nn.losses import LOG_PROB_FLOOR  # a tree's hard zero stays finite
+from ..nn.modules import MultiHeadStudent, reinitialised_copy
 from ..training import TensorData, seeded
 from ..uncertainty import (
     classification_uncertainty,
@@ -49,8 +52,26 @@ from ..uncertainty import (
 )
 from ._extra import _EXTRA_KINDS, _NO_LABEL, _ExtraRows, scale_spread
 
-#: Teacher log-probabilities are clamped here, so a tree's hard zero stays finite.
-LOG_PROB_FLOOR = float(np.log(1e-8))
+
+def _head_copy(head, width, out_features):
+    """One head from a module instance: a copy with fresh parameters, checked."""
+    module = reinitialised_copy(head)
+    with torch.no_grad():
+        try:
+            shape = tuple(
+                copy.deepcopy(module).cpu().eval()(torch.zeros(2, width)).shape
+            )
+        except Exception as exc:
+            raise ValueError(
+                f"head={type(head).__name__}(...) cannot take the core's "
+                f"{width} features: it raised {type(exc).__name__}: {exc}"
+            ) from None
+    if shape != (2, out_features):
+        raise ValueError(
+            f"head={type(head).__name__}(...) maps (2, {width}) to {shape}; a "
+            f"head must output (batch, {out_features})"
+        )
+    return module
 
 
 def _interrupted(teacher) -> bool:
@@ -208,15 +229,17 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         if fit:
             self.student_transform_ = clone(transform).fit(X_raw)
         Xs = check_array(
-            self.student_transform_.transform(X_raw),
+            _from_tensor(self.student_transform_.transform(X_raw)),
             dtype=[np.float64, np.float32],
             accept_sparse=False,
+            allow_nd=True,
         )
         _check_float32_range(Xs)
-        if not fit and Xs.shape[1] != self.n_student_features_:
+        fitted = getattr(self, "student_input_shape_", None)
+        if not fit and fitted is not None and Xs.shape[1:] != fitted:
             raise ValueError(
-                f"student_transform produced {Xs.shape[1]} features; the student "
-                f"was fitted on {self.n_student_features_}"
+                f"student_transform produced samples of shape {Xs.shape[1:]}; "
+                f"the student was fitted on {fitted}"
             )
         return Xs
 
@@ -380,7 +403,7 @@ default=None
         if not virtual:
             teacher_out = self._prepare_teacher(X_teacher, y_raw, weights)
         X_student = self._student_input(X_teacher, X, fit=True)
-        self.n_student_features_ = X_student.shape[1]
+        self._record_student_input(X_student)
 
         seed = self._seed()
         rng = np.random.default_rng(seed)
@@ -413,6 +436,11 @@ default=None
             clean = None if va is None else (X_student[va], teacher_out[va])
             self._after_fit(extra, tr, clean)
         return self
+
+    def _record_student_input(self, X_student) -> None:
+        """``n_student_features_`` and ``student_input_shape_`` of the student's input."""
+        self.student_input_shape_ = tuple(int(d) for d in X_student.shape[1:])
+        self.n_student_features_ = int(np.prod(self.student_input_shape_))
 
     def _student_data(self, X_student, y, teacher_out, weights, idx, pool=None):
         """``TensorData`` of rows ``idx`` plus a pool of extra rows, on the device.
@@ -553,7 +581,7 @@ default=None
             self.n_teacher_members_ = teacher_out.shape[1]
         X_student = self._student_input(X_teacher, Xv, fit=first)
         if first:
-            self.n_student_features_ = X_student.shape[1]
+            self._record_student_input(X_student)
             self.n_train_rows_ = len(Xv)
         seed = self._seed() + len(getattr(self, "history_", ()))
         rows = np.arange(len(Xv))
@@ -590,21 +618,56 @@ default=None
     def _n_outputs(self) -> int:
         return len(self.classes_) if self.task_ == "classification" else 1
 
+    def _student_in_size(self):
+        """What the student takes: a number of features, or a sample's shape."""
+        shape = getattr(self, "student_input_shape_", None)
+        if shape is None or len(shape) == 1:
+            return self.n_student_features_
+        return shape
+
+    def _core_module(self):
+        """A fresh shared core from ``core`` (None: the default MLP)."""
+        core = getattr(self, "core", None)
+        if core is None:
+            return None
+        if isinstance(core, torch.nn.Module):
+            return reinitialised_copy(core)
+        module = core()
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(
+                f"core() returned {type(module).__name__}, not a torch.nn.Module"
+            )
+        return module
+
+    def _head_factory(self):
+        """``head`` as ``factory(width, out_features)`` (None: the default heads)."""
+        head = getattr(self, "head", None)
+        if head is None or not isinstance(head, torch.nn.Module):
+            return head
+        return partial(_head_copy, head)
+
     def _build_student(self, n_heads, seed):
         with seeded(seed, self.device_):
-            return MultiHeadStudent(
-                n_heads,
-                self.n_student_features_,
-                self._n_outputs(),
-                task=self.task_,
-                core_layer_sizes=self.core_layer_sizes_,
-                head_layer_sizes=self.head_layer_sizes_,
-                activation=self.activation,
-                dropout=self.dropout,
-            )
+            try:
+                return MultiHeadStudent(
+                    n_heads,
+                    self._student_in_size(),
+                    self._n_outputs(),
+                    task=self.task_,
+                    core_layer_sizes=self.core_layer_sizes_,
+                    head_layer_sizes=self.head_layer_sizes_,
+                    activation=self.activation,
+                    dropout=self.dropout,
+                    core=self._core_module(),
+                    head=self._head_factory(),
+                )
+            except ValueError as exc:
+                raise ValueError(f"{type(self).__name__}'s student: {exc}") from None
 
     def _student_net(self, module, criterion, valid, seed):
-        width = max((*self.core_layer_sizes_, *self.head_layer_sizes_, 1))
+        width = max(
+            (module.core_width, *self.core_layer_sizes_, *self.head_layer_sizes_)
+        )
         return self._make_net(
             module,
             criterion,
@@ -635,6 +698,15 @@ default=None
     def _check_params(self):
         self.core_layer_sizes_ = _check_sizes("core_layer_sizes", self.core_layer_sizes)
         self.head_layer_sizes_ = _check_sizes("head_layer_sizes", self.head_layer_sizes)
+        for name in ("core", "head"):
+            value = getattr(self, name, None)
+            if value is not None and not (
+                callable(value) or isinstance(value, torch.nn.Module)
+            ):
+                raise TypeError(
+                    f"{name} must be a torch.nn.Module instance, a callable "
+                    f"returning one, or None; got {type(value).__name__}"
+                )
         if self.extra_inputs not in _EXTRA_KINDS:
             raise ValueError(
                 f"extra_inputs must be one of {sorted(k for k in _EXTRA_KINDS if k)} "

@@ -52,7 +52,7 @@ class EnDDDistiller(BaseDistiller):
     n_member_samples : int, default=None
         Draws returned by ``predict_members``; None is the teacher's size.
     max_epochs : int, default=500
-    core_layer_sizes, head_layer_sizes, extra_inputs, n_extra, noise_scale, \
+    core_layer_sizes, head_layer_sizes, core, head, extra_inputs, n_extra, noise_scale, \
 extra_ratio, class_weight, student_transform, memory, activation, dropout, batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
 n_iter_no_change, callbacks, verbose, device, random_state, \
 device_data, accelerator :
@@ -79,6 +79,8 @@ device_data, accelerator :
         n_member_samples: int | None = None,
         core_layer_sizes: Sequence[int] = (100,),
         head_layer_sizes: Sequence[int] = (32,),
+        core=None,
+        head=None,
         extra_inputs: str | None = "noise",
         n_extra: int = 3,
         noise_scale: float = 1.0,
@@ -110,6 +112,8 @@ device_data, accelerator :
         self.n_member_samples = n_member_samples
         self.core_layer_sizes = core_layer_sizes
         self.head_layer_sizes = head_layer_sizes
+        self.core = core
+        self.head = head
         self.extra_inputs = extra_inputs
         self.n_extra = n_extra
         self.noise_scale = noise_scale

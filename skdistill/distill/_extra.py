@@ -85,7 +85,7 @@ class _ExtraRows:
             X = self.frame.iloc[:, self.numeric].to_numpy(dtype=np.float64)
         self.X = X
         self.rng = rng
-        self.std = np.nanstd(X, axis=0) if len(X) > 1 else np.zeros(X.shape[1])
+        self.std = np.nanstd(X, axis=0) if len(X) > 1 else np.zeros(X.shape[1:])
         self.enabled = True
         self._X_parts: list[np.ndarray] = []
         self._t_parts: list[np.ndarray] = []
@@ -95,25 +95,27 @@ class _ExtraRows:
     def _make(self, idx, n_copies) -> np.ndarray:
         """``n_copies`` perturbed copies of the rows ``idx`` of ``X``."""
         kind = self.est.extra_inputs or "noise"
-        base = np.tile(self.X[idx], (n_copies, 1))
+        base = np.concatenate([self.X[idx]] * n_copies) if n_copies else self.X[:0]
         if len(base) == 0:
             return base
+        # One draw per copy, broadcast over the sample's shape (a row, an image).
+        per_copy = (len(base),) + (1,) * (base.ndim - 1)
         # Each copy draws its own distance: log-uniform between 1/2 and 4
         # times noise_scale feature standard deviations, so the student sees
         # the teacher both just off the data and far from it (one scale
         # taught it little about inputs far away: digits' noise images).
         scale = self.est.noise_scale * _NOISE_SPAN ** self.rng.uniform(
-            -1 / 3, 2 / 3, size=(len(base), 1)
+            -1 / 3, 2 / 3, size=per_copy
         )
         noisy = base + scale * self.std * self.rng.standard_normal(base.shape)
         if kind == "noise":
             return noisy
         partners = self.X[self.rng.choice(idx, size=len(base))]
-        lam = self.rng.uniform(size=(len(base), 1))
+        lam = self.rng.uniform(size=per_copy)
         mixed = lam * base + (1 - lam) * partners
         if kind == "mixup":
             return mixed
-        return np.where(self.rng.random((len(base), 1)) < 0.5, noisy, mixed)
+        return np.where(self.rng.random(per_copy) < 0.5, noisy, mixed)
 
     def _for_teacher(self, rows, source):
         """Perturbed ``rows`` (of the rows ``source``) in the teacher's format."""
@@ -174,7 +176,10 @@ class _ExtraRows:
         return _Rows(*out, w)
 
     def _empty(self) -> _Rows:
-        X = np.empty((0, self.est.n_student_features_), np.float32)
+        shape = getattr(self.est, "student_input_shape_", None) or (
+            self.est.n_student_features_,
+        )
+        X = np.empty((0, *shape), np.float32)
         return _Rows(X, None, None if self.weights is None else np.empty(0))
 
     def add_perturbed(self, idx, n_copies) -> None:

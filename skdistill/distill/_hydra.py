@@ -88,6 +88,22 @@ class HydraDistiller(BaseDistiller):
         Hidden sizes of the shared core.
     head_layer_sizes : tuple of int, default=(32,)
         Hidden sizes inside each head.
+    core : torch.nn.Module or callable, default=None
+        The student's shared core instead of the MLP of
+        ``core_layer_sizes``: any module mapping a batch of samples ``(B,
+        *sample_shape)`` to features ``(B, width)``, a convolutional network
+        for images, say (``width`` is read off a dummy batch). An instance is
+        copied and re-initialised at every fit (as ``clone`` expects); a
+        callable is called with no arguments. Modules with running
+        statistics (batch norm) are fine here: the core is one network.
+    head : torch.nn.Module or callable, default=None
+        One head instead of the MLP of ``head_layer_sizes``: a module mapping
+        ``(B, width)`` to ``(B, n_outputs)`` (``n_outputs`` is the number of
+        classes, or 2 for regression: mean and raw variance), copied and
+        re-initialised per head, or a callable ``head(width, n_outputs)``
+        returning one. The heads are stacked and run in one batched call
+        (``torch.vmap``); the diversity term compares their weights of two
+        or more dimensions (one incoming vector per unit or channel).
     alpha : float, default=0.9
         Weight of the distillation terms against correctness.
     beta : float, default=0.5
@@ -189,6 +205,8 @@ device, random_state, device_data, accelerator :
         n_heads: int | None = None,
         core_layer_sizes: Sequence[int] = (100,),
         head_layer_sizes: Sequence[int] = (32,),
+        core=None,
+        head=None,
         alpha: float = 0.9,
         beta: float = 0.5,
         diversity: float = 0.01,
@@ -226,6 +244,8 @@ device, random_state, device_data, accelerator :
         self.n_heads = n_heads
         self.core_layer_sizes = core_layer_sizes
         self.head_layer_sizes = head_layer_sizes
+        self.core = core
+        self.head = head
         self.alpha = alpha
         self.beta = beta
         self.diversity = diversity
@@ -370,12 +390,13 @@ device, random_state, device_data, accelerator :
         module = self._build_student(n_heads, seed + 1)
         module.core.load_state_dict(single.core.state_dict())
         with torch.no_grad(), seeded(seed + 2, self.device_):
-            for src, dst in zip(single.heads.layers, module.heads.layers):
-                for name in ("weight", "bias"):
-                    p_src, p_dst = getattr(src, name), getattr(dst, name)
-                    noise = 0.01 * p_src.std().clamp_min(1e-3)
-                    p_dst.copy_(p_src.expand_as(p_dst))
-                    p_dst.add_(noise * torch.randn_like(p_dst))
+            # Stacked head parameters all lead with the head axis (1 -> M).
+            for p_src, p_dst in zip(
+                single.heads.parameters(), module.heads.parameters()
+            ):
+                noise = 0.01 * p_src.std().clamp_min(1e-3)
+                p_dst.copy_(p_src.expand_as(p_dst))
+                p_dst.add_(noise * torch.randn_like(p_dst))
         second = self.max_epochs - first
         net = self._student_net(module, self._criterion(), valid, seed + 1)
         net.max_epochs = second

@@ -59,7 +59,7 @@ class KDDistiller(BaseDistiller):
         the distillation paper compared here found; ``"yuan"`` reproduces
         Tf-KD_reg as published.
     student_transform : transformer, default=None
-    core_layer_sizes, head_layer_sizes, extra_inputs, n_extra, noise_scale, \
+    core_layer_sizes, head_layer_sizes, core, head, extra_inputs, n_extra, noise_scale, \
 extra_ratio, class_weight, memory, activation, dropout, max_epochs, batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
 n_iter_no_change, callbacks, verbose, device, random_state, \
 device_data, accelerator :
@@ -89,6 +89,8 @@ device_data, accelerator :
         student_transform=None,
         core_layer_sizes: Sequence[int] = (100,),
         head_layer_sizes: Sequence[int] = (32,),
+        core=None,
+        head=None,
         extra_inputs: str | None = "noise",
         n_extra: int = 3,
         noise_scale: float = 1.0,
@@ -121,6 +123,8 @@ device_data, accelerator :
         self.student_transform = student_transform
         self.core_layer_sizes = core_layer_sizes
         self.head_layer_sizes = head_layer_sizes
+        self.core = core
+        self.head = head
         self.extra_inputs = extra_inputs
         self.n_extra = n_extra
         self.noise_scale = noise_scale

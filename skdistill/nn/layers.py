@@ -154,9 +154,11 @@ class VmapStack(nn.Module):
     :func:`torch.func.stack_module_state` and evaluated together with
     :func:`torch.func.functional_call` under :func:`torch.vmap`.
 
-    The member module must map ``(B, in)`` to ``(B, out)``. Modules with
-    buffers that change in training (batch norm running statistics) are not
-    supported, since ``vmap`` cannot update them in place.
+    The member module maps a batch of samples ``(B, *sample_shape)`` to
+    ``(B, out)``: a row of features (``sample_shape = (in,)``), an image
+    ``(C, H, W)``, a sequence. Modules with buffers that change in training
+    (batch norm running statistics) are not supported, since ``vmap``
+    cannot update them in place: use ``GroupNorm`` or ``LayerNorm``.
 
     Parameters
     ----------
@@ -164,10 +166,17 @@ class VmapStack(nn.Module):
         Returns a new member module each call.
     n_stack : int
         Number of copies.
+    input_ndim : int, default=1
+        Dimensions of one sample (1 for a row of features, 3 for an image):
+        an input with ``input_ndim + 1`` dimensions is shared by every copy,
+        one with ``input_ndim + 2`` holds each copy's own batch on axis 1.
     """
 
-    def __init__(self, factory: Callable[[], nn.Module], n_stack: int):
+    def __init__(
+        self, factory: Callable[[], nn.Module], n_stack: int, input_ndim: int = 1
+    ):
         super().__init__()
+        self.input_ndim = int(input_ndim)
         members = [factory() for _ in range(n_stack)]
         if not all(isinstance(m, nn.Module) for m in members):
             raise TypeError("the member module factory must return torch.nn.Module")
@@ -189,8 +198,23 @@ class VmapStack(nn.Module):
         buffers = {k: getattr(self, "buf__" + _flat(k)) for k in self._buffer_names}
         return params, buffers
 
+    def weight_matrices(self) -> list[torch.Tensor]:
+        """Every weight of the copies as ``(n_stack, fan_in, units)`` (biases left out).
+
+        A ``Linear`` weight ``(out, in)`` gives ``(n_stack, in, out)``, as
+        :meth:`StackedMLP.weight_matrices` does; a convolution's ``(out, in,
+        *kernel)`` gives ``(n_stack, in * prod(kernel), out)``: one incoming
+        weight vector per unit (output channel).
+        """
+        return [
+            self.stacked[_flat(k)].flatten(2).transpose(1, 2)
+            for k in self._names
+            if self.stacked[_flat(k)].dim() >= 3
+        ]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in)`` (shared) or ``(B, n_stack, in)`` in, ``(B, n_stack, out)`` out."""
+        """``(B, *sample)`` (shared) or ``(B, n_stack, *sample)`` in,
+        ``(B, n_stack, out)`` out."""
         params, buffers = self._state()
         template = self._template
         template.train(self.training)
@@ -198,7 +222,7 @@ class VmapStack(nn.Module):
         def one(p, b, xi):
             return torch.func.functional_call(template, (p, b), (xi,))
 
-        in_x = None if x.dim() == 2 else 1
+        in_x = None if x.dim() == getattr(self, "input_ndim", 1) + 1 else 1
         out = torch.vmap(one, in_dims=(0, 0, in_x), randomness="different")(
             params, buffers, x
         )

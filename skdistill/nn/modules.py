@@ -7,6 +7,8 @@ mean in ``[..., 0]`` and a positive variance in ``[..., 1]``.
 
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -36,6 +38,66 @@ def n_raw_outputs(task: str, n_outputs: int) -> int:
     return n_outputs
 
 
+def _sample_shape(in_features) -> tuple[int, ...]:
+    """``in_features`` as the shape of one sample: an int is ``(in,)``."""
+    if isinstance(in_features, int):
+        return (int(in_features),)
+    return tuple(int(s) for s in in_features)
+
+
+class _FlattenSample(nn.Module):
+    """Flatten the last ``ndim`` dimensions (one sample) into features."""
+
+    def __init__(self, ndim: int):
+        super().__init__()
+        self.ndim = ndim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.ndim == 1:
+            return x
+        return x.flatten(start_dim=x.dim() - self.ndim)
+
+
+def output_width(module: nn.Module, sample_shape: Sequence[int]) -> int:
+    """Features per sample that ``module`` outputs, from a dummy batch of 2.
+
+    The module maps ``(B, *sample_shape)`` to ``(B, width)``; a copy in
+    evaluation mode runs on zeros (so running statistics are not touched).
+    Raises a ``ValueError`` that names the module when it cannot take the
+    input or does not output one vector per sample.
+    """
+    probe = copy.deepcopy(module).cpu().eval()
+    name = type(module).__name__
+    try:
+        with torch.no_grad():
+            out = probe(torch.zeros(2, *sample_shape))
+    except Exception as exc:
+        raise ValueError(
+            f"{name} cannot take samples of shape {tuple(sample_shape)}: it "
+            f"raised {type(exc).__name__}: {exc}"
+        ) from None
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != 2:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
+        raise ValueError(
+            f"{name} maps a batch of shape {(2, *sample_shape)} to {shape}; it "
+            "must output one feature vector per sample, (batch, width)"
+        )
+    return int(out.shape[1])
+
+
+def reinitialised_copy(module: nn.Module) -> nn.Module:
+    """A deep copy of ``module`` with freshly initialised parameters.
+
+    Every submodule with a ``reset_parameters`` method (``Linear``,
+    ``Conv2d``, norms) draws new weights from torch's global generator.
+    """
+    member = copy.deepcopy(module)
+    for sub in member.modules():
+        if hasattr(sub, "reset_parameters"):
+            sub.reset_parameters()
+    return member
+
+
 class StackedEnsemble(nn.Module):
     """``n_members`` independent networks held and evaluated as one module.
 
@@ -43,8 +105,10 @@ class StackedEnsemble(nn.Module):
     ----------
     n_members : int
         Number of members.
-    in_features : int
-        Input size.
+    in_features : int or tuple of int
+        Input size, or the shape of one sample (``(C, H, W)`` for images):
+        the default MLP members flatten it, a ``member_factory`` receives it
+        as given.
     n_outputs : int
         Number of classes (ignored for regression, which outputs mean and variance).
     task : {"classification", "regression"}
@@ -54,13 +118,14 @@ class StackedEnsemble(nn.Module):
         See :class:`~skdistill.nn.layers.StackedMLP`.
     member_factory : callable, optional
         ``member_factory(in_features, out_features)`` returns one member module
-        mapping ``(B, in)`` to ``(B, out)``; members are stacked with ``vmap``.
+        mapping ``(B, *sample_shape)`` to ``(B, out)``; members are stacked
+        with ``vmap``.
     """
 
     def __init__(
         self,
         n_members: int,
-        in_features: int,
+        in_features: int | Sequence[int],
         n_outputs: int,
         task: str = "classification",
         hidden_layer_sizes: Sequence[int] = (100,),
@@ -70,24 +135,33 @@ class StackedEnsemble(nn.Module):
     ):
         super().__init__()
         out = n_raw_outputs(task, n_outputs)
+        shape = _sample_shape(in_features)
+        self.flatten = _FlattenSample(len(shape))
         if member_factory is None:
             self.body = StackedMLP(
-                n_members, in_features, hidden_layer_sizes, out, activation, dropout
-            )
+                n_members, math.prod(shape), hidden_layer_sizes, out, activation,
+                dropout,
+            )  # fmt: skip
         else:
-            self.body = VmapStack(lambda: member_factory(in_features, out), n_members)
+            self.flatten = _FlattenSample(1)  # the members take samples as they are
+            self.body = VmapStack(
+                lambda: member_factory(in_features, out), n_members, len(shape)
+            )
         self.output = GaussianOutput() if task == "regression" else nn.Identity()
         self.task = task
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.output(self.body(x))
+        return self.output(self.body(self.flatten(x)))
 
 
 class MultiHeadStudent(nn.Module):
     """A shared core followed by ``n_heads`` light heads (Hydra's student).
 
-    The core is one MLP; the heads are a :class:`StackedMLP` fed with the core's
-    output, so all heads run in one batched operation.
+    The core is one network (an MLP by default, or any module: a
+    convolutional core for images); the heads are stacked copies fed with
+    the core's output (a :class:`StackedMLP` by default, or a
+    :class:`VmapStack` of a given head module), so all heads run in one
+    batched operation.
 
     Parameters
     ----------
@@ -96,39 +170,56 @@ class MultiHeadStudent(nn.Module):
     in_features, n_outputs, task :
         As for :class:`StackedEnsemble`.
     core_layer_sizes : sequence of int
-        Hidden sizes of the shared core (each followed by the activation).
+        Hidden sizes of the default MLP core (each followed by the
+        activation); ignored with ``core``.
     head_layer_sizes : sequence of int
-        Hidden sizes inside each head, before its output layer.
+        Hidden sizes inside each default head, before its output layer;
+        ignored with ``head``.
+    core : torch.nn.Module, optional
+        The shared core, used as it is: maps ``(B, *sample_shape)`` to
+        ``(B, width)``.
+    head : callable, optional
+        ``head(width, out_features)`` returns one head module mapping
+        ``(B, width)`` to ``(B, out_features)``; called ``n_heads`` times.
     """
 
     def __init__(
         self,
         n_heads: int,
-        in_features: int,
+        in_features: int | Sequence[int],
         n_outputs: int,
         task: str = "classification",
         core_layer_sizes: Sequence[int] = (100,),
         head_layer_sizes: Sequence[int] = (),
         activation: str = "relu",
         dropout: float = 0.0,
+        core: nn.Module | None = None,
+        head: Callable[[int, int], nn.Module] | None = None,
     ):
         super().__init__()
-        layers: list[nn.Module] = []
-        width = in_features
-        for size in core_layer_sizes:
-            layers += [nn.Linear(width, size), get_activation(activation)]
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = size
-        self.core = nn.Sequential(*layers)
-        self.heads = StackedMLP(
-            n_heads,
-            width,
-            head_layer_sizes,
-            n_raw_outputs(task, n_outputs),
-            activation,
-            dropout,
-        )
+        shape = _sample_shape(in_features)
+        if core is None:
+            # A flattening step only for multi-dimensional samples: the MLP
+            # core's parameter names stay those of earlier versions.
+            layers: list[nn.Module] = [_FlattenSample(len(shape))] * (len(shape) > 1)
+            width = math.prod(shape)
+            for size in core_layer_sizes:
+                layers += [nn.Linear(width, size), get_activation(activation)]
+                if dropout > 0:
+                    layers.append(nn.Dropout(dropout))
+                width = size
+            self.core = nn.Sequential(*layers)
+        else:
+            width = output_width(core, shape)
+            self.core = core
+        out = n_raw_outputs(task, n_outputs)
+        if head is None:
+            self.heads = StackedMLP(
+                n_heads, width, head_layer_sizes, out, activation, dropout
+            )
+        else:
+            self.heads = VmapStack(lambda: head(width, out), n_heads)
+        self.core_width = width
         self.output = GaussianOutput() if task == "regression" else nn.Identity()
         self.task = task
         self.n_heads = n_heads
