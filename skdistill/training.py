@@ -24,6 +24,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks.scoring import ScoringBase
 from skorch.dataset import unpack_data
 
 __all__ = [
@@ -283,6 +284,49 @@ def _slice(y, start, stop):
     return y[start:stop]
 
 
+def scoring_view(batch, y_pred):
+    """A batch as a scoring callback should see it: labelled rows, labels only.
+
+    Training targets may be a tuple (labels, teacher outputs, row weights),
+    and a distiller's batches hold extra rows without labels (marked -1, or
+    NaN for regression). skorch's ``EpochScoring`` and ``BatchScoring``
+    compare predictions with ``y``: they get the labels of the labelled rows
+    and the stacked outputs of those rows. An ensemble's training batch
+    gives each member its own rows, ``(B, M, ...)``: each member is then
+    scored on its own rows (the members' mean score).
+    """
+    X, y = unpack_data(batch)
+    labels = y[0] if isinstance(y, tuple | list) else y
+    if not isinstance(labels, torch.Tensor) or not isinstance(y_pred, torch.Tensor):
+        return batch, y_pred
+    if labels.dim() == 2 and y_pred.dim() == 3 and labels.shape[1] == y_pred.shape[1]:
+        X, labels = X.flatten(0, 1), labels.flatten(0, 1)
+        y_pred = y_pred.flatten(0, 1).unsqueeze(1)
+    if labels.is_floating_point():
+        keep = ~torch.isnan(labels)
+    else:
+        keep = labels >= 0
+    if not bool(keep.all()):
+        X, labels, y_pred = X[keep], labels[keep], y_pred[keep]
+    return (X, labels), y_pred
+
+
+def mean_prediction(stacked: np.ndarray, task: str | None) -> np.ndarray:
+    """Stacked outputs ``(n, M, ...)`` -> the ensemble's (or student's) prediction.
+
+    Classification: the mean over members of the softmax probabilities
+    (for EnDD's log-concentrations, the Dirichlet's mean); regression: the
+    mean of the members' means, in the units the net trains in.
+    """
+    if task == "regression":
+        return stacked[..., 0].mean(axis=1)
+    if task == "classification":
+        z = stacked - stacked.max(axis=-1, keepdims=True)
+        p = np.exp(z)
+        return (p / p.sum(axis=-1, keepdims=True)).mean(axis=1)
+    return stacked
+
+
 class NonFiniteLossError(ValueError):
     """The training loss became NaN or infinite."""
 
@@ -429,6 +473,10 @@ class StackedNet(NeuralNet):
     extra_ratio : float
         Extra (unlabelled) rows per labelled row in each training batch,
         for data with a pool of extra rows (see :class:`BatchIterator`).
+    task : {"classification", "regression"} or None
+        What ``predict_proba`` and ``predict`` reduce the stacked outputs
+        to (see :func:`mean_prediction`), so that skorch's scoring callbacks
+        (``EpochScoring("accuracy")``, say) score the mean prediction.
 
     The criterion is called as ``criterion_(y_pred, y_true, net=self)``, so a
     loss can read the epoch or the module (Hydra's diversity term does).
@@ -445,9 +493,11 @@ class StackedNet(NeuralNet):
         loss_scale=1.0,
         predict_batch_size=4096,
         extra_ratio=1.0,
+        task=None,
         **kwargs,
     ):
         super().__init__(module, criterion, **kwargs)
+        self.task = task
         self.extra_ratio = extra_ratio
         self.n_members = n_members
         self.bootstrap = bootstrap
@@ -532,6 +582,38 @@ class StackedNet(NeuralNet):
             isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
             for _, cb in getattr(self, "callbacks_", [])
         )
+
+    def notify(self, method_name, **cb_kwargs):
+        if method_name != "on_batch_end" or "y_pred" not in cb_kwargs:
+            return super().notify(method_name, **cb_kwargs)
+        getattr(self, method_name)(self, **cb_kwargs)
+        view = None
+        for _, cb in self.callbacks_:
+            kwargs = cb_kwargs
+            if isinstance(cb, ScoringBase):
+                if view is None:
+                    batch, y_pred = scoring_view(
+                        cb_kwargs["batch"], cb_kwargs["y_pred"]
+                    )
+                    view = {**cb_kwargs, "batch": batch, "y_pred": y_pred}
+                kwargs = view
+            getattr(cb, method_name)(self, **kwargs)
+        return None
+
+    def predict_proba(self, X):
+        """The mean prediction: class probabilities ``(n, K)`` (regression: means).
+
+        The stacked outputs of every member are :meth:`forward`'s; this is
+        what scikit-learn scorers (and skorch's scoring callbacks) see.
+        """
+        return mean_prediction(super().predict_proba(X), getattr(self, "task", None))
+
+    def predict(self, X):
+        """The predicted class index (regression: the mean, in training units)."""
+        mean = self.predict_proba(X)
+        if getattr(self, "task", None) == "classification":
+            return mean.argmax(axis=-1)
+        return mean
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return self.criterion_(y_pred, y_true, net=self)
