@@ -128,7 +128,8 @@ def score(model, X, y):
 
 def fmt(values, digits: int) -> str:
     values = np.asarray(values)
-    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+    mean = round(float(values.mean()), digits) + 0.0  # no "-0.00"
+    return f"{mean:.{digits}f} ± {values.std():.{digits}f}"
 
 
 def run(seeds, epochs: int, setups):
