@@ -84,10 +84,11 @@ def make_spiral(
     arms, but the noise is one-sided, ``U(0, noise)`` on each coordinate, and
     it is added *before* the rotation (so it points the same way relative to
     each arm). With the reference's ``noise=0.5`` and 100 points per arm (300
-    in all, its ``N``) the arms are only a quarter as blurred as with the
-    package's default: each coordinate moves by at most 0.5, against a 1.0 wide
-    interval, and the points sit on average ``(0.25, 0.25)`` off the curve in
-    each arm's own frame.
+    in all, its ``N``) the arms are less blurred than with the package's
+    default: each coordinate's noise spans an interval 0.5 wide, against 1.0
+    (a quarter of the variance), and the points sit on average
+    ``(0.25, 0.25)`` off the curve in each arm's own frame. The Hydra+ paper
+    reports 0.00 % test error on it for both its ensemble and Hydra+.
 
     Parameters
     ----------
