@@ -144,3 +144,78 @@ def _write_benchmark_include() -> None:
 
 
 _write_benchmark_include()
+
+
+def _markdown_to_rst(markdown: str) -> str:
+    """The little markdown the reproduction section uses, as reStructuredText.
+
+    Headings (``##``, ``###``), pipe tables (as ``list-table``) and paragraphs;
+    HTML comments (the section markers) are dropped. Inline markup is shared:
+    ``**bold**``, ``*italic*`` and single backticks (literal, the default role).
+    """
+    import re
+
+    def escape(text: str) -> str:
+        text = text.strip()
+        if text in ("", "-"):
+            return "\\-" if text == "-" else ""
+        # "a. Hydra+" or "d. Images" would start an enumerated list.
+        return "\\" + text if re.match(r"^[A-Za-z0-9]{1,2}\. ", text) else text
+
+    def cells(line: str) -> list[str]:
+        return [escape(c) for c in line.strip().strip("|").split("|")]
+
+    out: list[str] = []
+    lines = [ln for ln in markdown.splitlines() if not ln.strip().startswith("<!--")]
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("### ") or line.startswith("## "):
+            title = line.lstrip("#").strip()
+            mark = "~" if line.startswith("### ") else "-"
+            out += [title, mark * len(title), ""]
+        elif line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                if not re.match(r"^\|[-|: ]+\|$", lines[i].strip()):
+                    rows.append(cells(lines[i]))
+                i += 1
+            out += [".. list-table::", "   :header-rows: 1", ""]
+            for row in rows:
+                for j, cell in enumerate(row):
+                    out.append(("   * - " if j == 0 else "     - ") + cell)
+            out.append("")
+            continue
+        else:
+            out.append(escape(line) if line.strip() else "")
+        i += 1
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _write_reproduction_include() -> None:
+    """``generated/reproduction.inc``: RESULTS.md's reproduction section."""
+    import re
+
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    out = DOCS / "generated" / "reproduction.inc"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    found = None
+    if results.is_file():
+        found = re.search(
+            r"<!-- reproduction:start -->(.*?)<!-- reproduction:end -->",
+            results.read_text(),
+            re.S,
+        )
+    if found:
+        text = _markdown_to_rst(found.group(1))
+    else:
+        text = (
+            ".. note::\n\n"
+            "   ``benchmarks/RESULTS.md`` has no reproduction section in this "
+            "checkout yet.\n"
+        )
+    if not out.is_file() or out.read_text() != text:
+        out.write_text(text)
+
+
+_write_reproduction_include()

@@ -28,6 +28,8 @@ __all__ = [
 ]
 
 N_ARMS = 3
+#: Spiral presets: ``None`` is the package's, ``"hydra_plus"`` the Hydra+ reference's.
+SPIRAL_PRESETS = (None, "hydra_plus")
 #: Training inputs of the toy regression lie in ``[-TOY_RANGE, TOY_RANGE]``.
 TOY_RANGE = 6.0
 
@@ -66,6 +68,7 @@ def make_spiral(
     shuffle: bool = True,
     random_state=None,
     as_frame: bool = False,
+    preset: str | None = None,
 ):
     """Three-arm spiral classification data (Hydra+, Ferianc & Rodrigues 2022).
 
@@ -75,6 +78,17 @@ def make_spiral(
     independent ``U(-noise, noise)`` noise to each coordinate. Without noise the
     points lie within radius ``2 pi``; adjacent arms are ``2 pi / 3 ~ 2.1`` apart
     along any ray, so the default ``noise=0.5`` blurs them without merging them.
+
+    ``preset="hydra_plus"`` draws the spiral of the Hydra+ reference code
+    (``martinferianc/hydra_plus``, the paper's experiments) instead: the same
+    arms, but the noise is one-sided, ``U(0, noise)`` on each coordinate, and
+    it is added *before* the rotation (so it points the same way relative to
+    each arm). With the reference's ``noise=0.5`` and 100 points per arm (300
+    in all, its ``N``) the arms are less blurred than with the package's
+    default: each coordinate's noise spans an interval 0.5 wide, against 1.0
+    (a quarter of the variance), and the points sit on average
+    ``(0.25, 0.25)`` off the curve in each arm's own frame. The Hydra+ paper
+    reports 0.00 % test error on it for both its ensemble and Hydra+.
 
     Parameters
     ----------
@@ -89,6 +103,10 @@ def make_spiral(
     as_frame : bool, default=False
         Return a :class:`pandas.DataFrame` (columns ``x0``, ``x1``) and a
         :class:`pandas.Series` named ``"target"``.
+    preset : {None, "hydra_plus"}, default=None
+        None: centred noise ``U(-noise, noise)`` added after the rotation.
+        ``"hydra_plus"``: the Hydra+ reference's one-sided noise
+        ``U(0, noise)`` added before the rotation (see above).
 
     Returns
     -------
@@ -101,17 +119,36 @@ def make_spiral(
     >>> X, y = make_spiral(50, random_state=0)
     >>> X.shape, y.shape, np.bincount(y).tolist()
     ((150, 2), (150,), [50, 50, 50])
+    >>> X, y = make_spiral(preset="hydra_plus", random_state=0)
+    >>> X.shape
+    (300, 2)
     """
     n = _check_positive_int("n_samples_per_arm", n_samples_per_arm)
     noise = _check_non_negative("noise", noise)
+    if preset not in SPIRAL_PRESETS:
+        raise ValueError(f"preset must be one of {SPIRAL_PRESETS}, got {preset!r}.")
     rng = check_random_state(random_state)
 
     theta = 2.0 * np.pi * np.sqrt(rng.uniform(size=(N_ARMS, n)))
     rotation = 2.0 * np.pi * np.arange(N_ARMS)[:, None] / N_ARMS
-    X = np.stack(
-        [theta * np.cos(theta + rotation), theta * np.sin(theta + rotation)], axis=-1
-    )
-    X = X + rng.uniform(-noise, noise, size=X.shape)
+    if preset == "hydra_plus":
+        # One-sided noise in each arm's own frame, then the rotation.
+        local = np.stack([theta * np.cos(theta), theta * np.sin(theta)], axis=-1)
+        local = local + rng.uniform(0.0, noise, size=local.shape)
+        cos, sin = np.cos(rotation), np.sin(rotation)
+        X = np.stack(
+            [
+                cos * local[..., 0] - sin * local[..., 1],
+                sin * local[..., 0] + cos * local[..., 1],
+            ],
+            axis=-1,
+        )
+    else:
+        X = np.stack(
+            [theta * np.cos(theta + rotation), theta * np.sin(theta + rotation)],
+            axis=-1,
+        )
+        X = X + rng.uniform(-noise, noise, size=X.shape)
     X = X.reshape(N_ARMS * n, 2)
     y = np.repeat(np.arange(N_ARMS, dtype=np.int64), n)
     if shuffle:

@@ -94,6 +94,70 @@ def test_spiral_as_frame():
     np.testing.assert_array_equal(y.to_numpy(), ya)
 
 
+# ------------------------------------------------ spiral, Hydra+ reference preset
+def _unrotate(X, y):
+    """Rotate every point of arm k back by 2 pi k / 3, onto arm 0's frame."""
+    a = -2 * np.pi * y / 3
+    c, s = np.cos(a), np.sin(a)
+    return np.column_stack([c * X[:, 0] - s * X[:, 1], s * X[:, 0] + c * X[:, 1]])
+
+
+def test_hydra_plus_spiral_shapes_classes_and_determinism():
+    X, y = make_spiral(preset="hydra_plus", random_state=0)
+    assert X.shape == (300, 2) and y.shape == (300,)  # the reference's N = 300
+    assert X.dtype == np.float64 and y.dtype == np.int64
+    assert np.bincount(y).tolist() == [100, 100, 100]
+    X2, y2 = make_spiral(preset="hydra_plus", random_state=0)
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+    X3, _ = make_spiral(preset="hydra_plus", random_state=1)
+    assert not np.allclose(X, X3)
+    # Another noise model than the package's spiral from the same seed.
+    assert not np.allclose(X, make_spiral(random_state=0)[0])
+
+
+def test_hydra_plus_spiral_noise_is_one_sided_in_each_arms_frame():
+    # The same seed draws the same angles, so the difference from the noise-free
+    # spiral is the noise alone: U(0, 0.5) per coordinate before the rotation.
+    clean, y = make_spiral(
+        2000, noise=0.0, preset="hydra_plus", shuffle=False, random_state=5
+    )
+    noisy, _ = make_spiral(2000, preset="hydra_plus", shuffle=False, random_state=5)
+    # Noise-free, the preset's arms are the package's arms.
+    np.testing.assert_allclose(
+        clean, make_spiral(2000, noise=0.0, shuffle=False, random_state=5)[0]
+    )
+    local = _unrotate(noisy - clean, y)
+    assert local.min() >= -1e-12 and local.max() <= 0.5
+    assert local.min() < 0.01 and local.max() > 0.49
+    np.testing.assert_allclose(local.mean(axis=0), [0.25, 0.25], atol=0.01)
+    np.testing.assert_allclose(local.var(axis=0), 0.5**2 / 12, rtol=0.1)
+    # Seen without undoing the rotation, arms 1 and 2 have negative offsets.
+    assert (noisy - clean)[y == 1].min() < -0.1
+
+
+def test_hydra_plus_spiral_points_lie_on_their_arm_plus_the_stated_noise():
+    # Each point, rotated back onto arm 0, is (t cos t, t sin t) + (a, b) for some
+    # t in [0, 2 pi] and a, b in [0, 0.5): search t on a fine grid.
+    X, y = make_spiral(100, preset="hydra_plus", random_state=6)
+    t = np.linspace(0, 2 * np.pi, 20001)
+    curve = np.column_stack([t * np.cos(t), t * np.sin(t)])
+    offsets = _unrotate(X, y)[:, None, :] - curve[None, :, :]
+    # Distance from each offset to the box [0, 0.5]^2; the best t must reach it.
+    gap = np.clip(-offsets, 0, None) + np.clip(offsets - 0.5, 0, None)
+    assert gap.max(axis=2).min(axis=1).max() < 5e-3
+    # The package's centred noise fails the same check (negative offsets).
+    Xp, yp = make_spiral(100, random_state=6)
+    offsets = _unrotate(Xp, yp)[:, None, :] - curve[None, :, :]
+    gap = np.clip(-offsets, 0, None) + np.clip(offsets - 0.5, 0, None)
+    assert gap.max(axis=2).min(axis=1).max() > 0.1
+
+
+def test_spiral_bad_preset():
+    with pytest.raises(ValueError, match="preset"):
+        make_spiral(preset="hydra")
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
