@@ -143,7 +143,69 @@ class NeuralEstimatorMixin:
     they call :meth:`_fit_net` with tensor data already on the device.
     """
 
+    #: Prefixes of the nested parameters, named as skorch names them:
+    #: ``optimizer__momentum``, ``callbacks__<name>__<param>``, and the
+    #: networks' own (``module__*`` for ensembles, ``core__*``/``head__*``
+    #: for distillers' students).
+    _nested_prefixes: tuple[str, ...] = ("optimizer__", "callbacks__")
+
     # ----------------------------------------------------------------- params
+    def _set_nested(self, params) -> None:
+        """Store nested parameters (``optimizer__momentum=0.9``) as attributes.
+
+        Nothing is checked here (scikit-learn's rule for ``__init__`` and
+        ``set_params``): a keyword that is no nested parameter is refused
+        by ``fit``, with its name.
+        """
+        keys = list(getattr(self, "_nested_keys", ()))
+        for key, value in params.items():
+            setattr(self, key, value)
+            if key not in keys:
+                keys.append(key)
+        self._nested_keys = tuple(keys)
+
+    def _nested_params(self, prefix=None) -> dict:
+        """The nested parameters set; with ``prefix``, those under it, unprefixed."""
+        found = {k: getattr(self, k) for k in getattr(self, "_nested_keys", ())}
+        if prefix is None:
+            return found
+        return {k[len(prefix) :]: v for k, v in found.items() if k.startswith(prefix)}
+
+    def _check_nested(self) -> None:
+        for key in self._nested_params():
+            if not key.startswith(self._nested_prefixes) or key.endswith("__"):
+                raise TypeError(
+                    f"{type(self).__name__} got an unexpected keyword argument "
+                    f"{key!r}; nested parameters start with "
+                    f"{', '.join(repr(p) for p in self._nested_prefixes)}"
+                )
+            if key.startswith("callbacks__") and key.count("__") < 2:
+                raise ValueError(
+                    f"{key} names no callback parameter: use "
+                    "callbacks__<name>__<parameter>, with the callback's name "
+                    "as given in callbacks=[(name, callback)] (or its class name)"
+                )
+
+    def get_params(self, deep=True):
+        """Parameters of the estimator, nested ones (``optimizer__lr``, ...) included."""
+        params = super().get_params(deep=deep)
+        params.update(self._nested_params())
+        return params
+
+    def set_params(self, **params):
+        """Set parameters, nested ones included: ``optimizer__momentum=0.9``,
+        ``callbacks__lr__step_size=3``, ``module__channels=32`` (ensembles)
+        or ``core__width=2`` (distillers), as for a skorch net."""
+        valid = set(self._get_param_names())
+        nested = {
+            k: v
+            for k, v in params.items()
+            if k.startswith(self._nested_prefixes) or k.split("__", 1)[0] not in valid
+        }
+        self._set_nested(nested)
+        rest = {k: v for k, v in params.items() if k not in nested}
+        return super().set_params(**rest) if rest else self
+
     def _check_common_params(self):
         self.hidden_layer_sizes_ = _check_sizes(
             "hidden_layer_sizes", getattr(self, "hidden_layer_sizes", ())
@@ -169,11 +231,13 @@ class NeuralEstimatorMixin:
                     f"optimizer={self.optimizer!r} is unknown; use one of "
                     f"{sorted(OPTIMIZERS)} or a torch.optim.Optimizer class"
                 )
-        elif not (
-            isinstance(self.optimizer, type)
-            and issubclass(self.optimizer, torch.optim.Optimizer)
-        ):
-            raise TypeError("optimizer must be a name or a torch.optim.Optimizer class")
+        elif not _is_optimizer_class(self.optimizer):
+            raise TypeError(
+                "optimizer must be a name, a torch.optim.Optimizer class, or a "
+                "functools.partial of one (e.g. partial(torch.optim.SGD, "
+                "momentum=0.9)); or set optimizer__momentum=0.9"
+            )
+        self._check_nested()
         if self.callbacks is not None and not all(
             isinstance(cb, Callback) or (isinstance(cb, tuple) and len(cb) == 2)
             for cb in self.callbacks
@@ -552,9 +616,16 @@ class NeuralEstimatorMixin:
         predict_batch_size=4096,
         extra_ratio=1.0,
         extra_callbacks=(),
+        diversity=0.0,
     ):
         opt = self._optimizer_class()
         kwargs = {"optimizer__weight_decay": self.weight_decay}
+        # skorch takes the nested optimizer and callback parameters as they are.
+        kwargs.update(
+            (k, v)
+            for k, v in self._nested_params().items()
+            if k.startswith(("optimizer__", "callbacks__"))
+        )
         if torch.device(self.device_).type == "cuda" and opt in (
             torch.optim.Adam,
             torch.optim.AdamW,
@@ -581,6 +652,7 @@ class NeuralEstimatorMixin:
             predict_batch_size=predict_batch_size,
             extra_ratio=extra_ratio,
             task=getattr(self, "task_", None) or getattr(self, "_task", None),
+            diversity=diversity,
             optimizer=opt,
             lr=self.lr,
             max_epochs=self.max_epochs,
@@ -732,6 +804,13 @@ class NeuralEstimatorMixin:
             say); nothing is written.
         """
         _persistence.save(self, path)
+
+
+def _is_optimizer_class(opt) -> bool:
+    """A ``torch.optim.Optimizer`` class, or a ``functools.partial`` of one."""
+    if isinstance(opt, functools.partial):
+        opt = opt.func
+    return isinstance(opt, type) and issubclass(opt, torch.optim.Optimizer)
 
 
 def _fresh_callback(entry):

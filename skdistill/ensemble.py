@@ -105,6 +105,13 @@ _COMMON_PARAMS_DOC = """
         4 train.py``, where ``train.py`` builds the estimator with
         ``accelerator=Accelerator()``, fits it, and saves it on the main
         process only (``if accelerator.is_main_process: est.save(path)``).
+    **kwargs
+        Nested parameters, named as for a skorch net and reached by
+        ``get_params``, ``set_params``, ``clone`` and ``GridSearchCV``:
+        ``optimizer__<param>`` (``optimizer__momentum=0.9``),
+        ``callbacks__<name>__<param>`` (``callbacks__lr__step_size=3``, for
+        ``callbacks=[("lr", LRScheduler(...))]``) and ``module__<param>``
+        (the ``module`` class's own). Any other keyword is an error.
 """
 
 
@@ -115,6 +122,7 @@ def _reinitialised_copy(module, in_features, out_features):
 
 class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
     _task = "classification"
+    _nested_prefixes = ("optimizer__", "callbacks__", "module__")
 
     def __init__(
         self,
@@ -140,6 +148,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         warm_start: bool = False,
         device_data="auto",
         accelerator=None,
+        **kwargs,
     ):
         self.n_members = n_members
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -162,6 +171,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         self.warm_start = warm_start
         self.device_data = device_data
         self.accelerator = accelerator
+        self._set_nested(kwargs)
 
     # ------------------------------------------------------------------ fit
     def _mutual_learning(self):
@@ -191,6 +201,22 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         output sizes must fit the data, which is checked on a dummy batch.
         """
         module = self.module
+        params = self._nested_params("module__")
+        if params:
+            # skorch's way: the class gets its own parameters, and the sizes
+            # are its business (checked on a dummy batch below).
+            if module is None or isinstance(module, torch.nn.Module):
+                raise ValueError(
+                    f"module__{next(iter(params))} needs module= to be a module "
+                    "class (or factory) that takes it; the default MLP is set "
+                    "with hidden_layer_sizes, activation and dropout"
+                )
+            module = module(**params)
+            if not isinstance(module, torch.nn.Module):
+                raise TypeError(
+                    f"module(**module__ parameters) returned {type(module).__name__}, "
+                    "not a torch.nn.Module"
+                )
         if not isinstance(module, torch.nn.Module):
             return module
         n_out = 2 if self._task == "regression" else self._n_outputs()
@@ -381,9 +407,12 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         an MLP; members are stacked with ``torch.func`` and run under ``vmap``.
         A module *instance* (as skorch accepts) is deep-copied for every
         member and re-initialised (``reset_parameters``); it must map
-        ``(batch, n_features)`` to ``(batch, n_classes)``, or to ``(batch,
+        ``(batch, *sample_shape)`` to ``(batch, n_classes)``, or to ``(batch,
         2)`` for a regressor (mean and raw variance), and a clear error says
-        so otherwise. The instance passed in is never changed.
+        so otherwise. The instance passed in is never changed. With
+        ``module__*`` parameters (skorch's way) the class is called as
+        ``module(**module__params)`` instead, and the result is used as an
+        instance.
     {_COMMON_PARAMS_DOC}
 
     Attributes
@@ -436,6 +465,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         warm_start: bool = False,
         device_data="auto",
         accelerator=None,
+        **kwargs,
     ):
         super().__init__(
             n_members,
@@ -459,6 +489,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
             warm_start=warm_start,
             device_data=device_data,
             accelerator=accelerator,
+            **kwargs,
         )
         self.mutual_learning = mutual_learning
         self.mutual_learning_form = mutual_learning_form

@@ -27,6 +27,8 @@ from skorch.callbacks import Callback, EarlyStopping
 from skorch.callbacks.scoring import ScoringBase
 from skorch.dataset import unpack_data
 
+from .nn.losses import hydra_diversity
+
 __all__ = [
     "BatchIterator",
     "CriterionSchedule",
@@ -405,28 +407,33 @@ class _WarnOnDivergence(Callback):
 
 
 class CriterionSchedule(Callback):
-    """Set an attribute of the criterion at the start of every epoch.
+    """Set an attribute of the criterion (or the net) at the start of every epoch.
 
     ``schedule(epoch, max_epochs)`` gives the value for the 0-based epoch;
-    Hydra's diversity warm-up and EnDD's temperature annealing are such
-    schedules. A picklable callable (a module-level function or a
-    ``functools.partial`` of one) keeps the net picklable.
+    EnDD's temperature annealing (on the criterion) and Hydra+'s diversity
+    warm-up (on the net: ``diversity_now_``) are such schedules. A picklable
+    callable (a module-level function or a ``functools.partial`` of one)
+    keeps the net picklable.
 
     Parameters
     ----------
     attribute : str
-        Name of the criterion's attribute.
+        Name of the attribute.
     schedule : callable
         ``schedule(epoch, max_epochs) -> value``.
+    target : {"criterion", "net"}, default="criterion"
+        Whose attribute: the criterion's (``net.criterion_``) or the net's.
     """
 
-    def __init__(self, attribute, schedule):
+    def __init__(self, attribute, schedule, target="criterion"):
         self.attribute = attribute
         self.schedule = schedule
+        self.target = target
 
     def on_epoch_begin(self, net, **kwargs):
         epoch = max(0, len(net.history) - 1)
-        setattr(net.criterion_, self.attribute, self.schedule(epoch, net.max_epochs))
+        owner = net if self.target == "net" else net.criterion_
+        setattr(owner, self.attribute, self.schedule(epoch, net.max_epochs))
 
 
 class DelayedEarlyStopping(EarlyStopping):
@@ -473,13 +480,21 @@ class StackedNet(NeuralNet):
     extra_ratio : float
         Extra (unlabelled) rows per labelled row in each training batch,
         for data with a pool of extra rows (see :class:`BatchIterator`).
+    diversity : float
+        Weight ``lambda`` of Hydra+'s diversity penalty on the heads'
+        weights (:func:`~skdistill.nn.losses.hydra_diversity` of the module's
+        ``head_weights()``), added to the loss of training steps only. A
+        :class:`CriterionSchedule` on the net may set the current weight,
+        ``diversity_now_``, every epoch (a warm-up); without one it is
+        ``diversity``.
     task : {"classification", "regression"} or None
         What ``predict_proba`` and ``predict`` reduce the stacked outputs
         to (see :func:`mean_prediction`), so that skorch's scoring callbacks
         (``EpochScoring("accuracy")``, say) score the mean prediction.
 
-    The criterion is called as ``criterion_(y_pred, y_true, net=self)``, so a
-    loss can read the epoch or the module (Hydra's diversity term does).
+    The criterion is called as ``criterion_(y_pred, y_true)``; a penalty on
+    the weights (Hydra+'s diversity) is added by :meth:`get_loss`, as skorch's
+    documentation adds a regulariser.
     """
 
     def __init__(
@@ -494,10 +509,12 @@ class StackedNet(NeuralNet):
         predict_batch_size=4096,
         extra_ratio=1.0,
         task=None,
+        diversity=0.0,
         **kwargs,
     ):
         super().__init__(module, criterion, **kwargs)
         self.task = task
+        self.diversity = diversity
         self.extra_ratio = extra_ratio
         self.n_members = n_members
         self.bootstrap = bootstrap
@@ -616,7 +633,14 @@ class StackedNet(NeuralNet):
         return mean
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        return self.criterion_(y_pred, y_true, net=self)
+        loss = self.criterion_(y_pred, y_true)
+        lam = getattr(self, "diversity_now_", getattr(self, "diversity", 0.0))
+        if training and lam > 0:
+            module = self.module_
+            if isinstance(module, torch.nn.parallel.DistributedDataParallel):
+                module = module.module  # multi-process training (Accelerate)
+            loss = loss + lam * hydra_diversity(module.head_weights())
+        return loss
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)

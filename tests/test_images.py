@@ -207,3 +207,39 @@ def test_clone_copies_the_core(cnn_ensemble):
     twin = clone(est)
     assert twin.core is not est.core
     assert isinstance(twin.core, ConvCore)
+
+
+class ChannelsCore(nn.Module):
+    """A convolutional core whose width is its own parameter (``core__channels``)."""
+
+    def __init__(self, channels=8):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(),
+        )  # fmt: skip
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_conv_student_keeps_the_cnn_ensembles_accuracy():
+    """The issue's bar: a class core with core__ parameters, two heads, within
+    1 point of the CNN ensemble on held-out digits."""
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        X, y, test_size=0.3, stratify=y, random_state=0
+    )
+    train = dict(max_epochs=60, lr=3e-3, random_state=0, device="cpu")
+    ensemble = EnsembleClassifier(4, module=SmallCNN(channels=8), **train)
+    ensemble.fit(X_tr, y_tr)
+    student = HydraDistiller(
+        ensemble, core=ChannelsCore, core__channels=16, n_heads=2, **train
+    ).fit(X_tr, y_tr)
+    assert student.net_.module_.core_width == 16 * 16
+    gap = ensemble.score(X_te, y_te) - student.score(X_te, y_te)
+    assert ensemble.score(X_te, y_te) > 0.95
+    assert gap <= 0.01

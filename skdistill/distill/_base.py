@@ -127,6 +127,8 @@ def _is_regression(est) -> bool:
 class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
     """Shared machinery of the distillers; see the subclasses."""
 
+    _nested_prefixes = ("optimizer__", "callbacks__", "core__", "head__")
+
     #: Whether ``teacher="virtual"`` (teacher-free KD) is accepted.
     _allows_virtual = False
 
@@ -628,11 +630,18 @@ default=None
     def _core_module(self):
         """A fresh shared core from ``core`` (None: the default MLP)."""
         core = getattr(self, "core", None)
+        params = self._nested_params("core__")
+        if params and (core is None or isinstance(core, torch.nn.Module)):
+            raise ValueError(
+                f"core__{next(iter(params))} needs core= to be a module class "
+                "(or factory) that takes it; the default MLP core is set with "
+                "core_layer_sizes"
+            )
         if core is None:
             return None
         if isinstance(core, torch.nn.Module):
             return reinitialised_copy(core)
-        module = core()
+        module = core(**params)
         if not isinstance(module, torch.nn.Module):
             raise TypeError(
                 f"core() returned {type(module).__name__}, not a torch.nn.Module"
@@ -642,6 +651,15 @@ default=None
     def _head_factory(self):
         """``head`` as ``factory(width, out_features)`` (None: the default heads)."""
         head = getattr(self, "head", None)
+        params = self._nested_params("head__")
+        if params:
+            if head is None or isinstance(head, torch.nn.Module):
+                raise ValueError(
+                    f"head__{next(iter(params))} needs head= to be a module class "
+                    "(or factory) that takes it; the default heads are set with "
+                    "head_layer_sizes"
+                )
+            head = head(**params)  # one head, copied for each (sizes checked)
         if head is None or not isinstance(head, torch.nn.Module):
             return head
         return partial(_head_copy, head)
@@ -664,7 +682,8 @@ default=None
             except ValueError as exc:
                 raise ValueError(f"{type(self).__name__}'s student: {exc}") from None
 
-    def _student_net(self, module, criterion, valid, seed):
+    def _student_net(self, module, criterion, valid, seed, diversity=None):
+        diversity = self._diversity() if diversity is None else diversity
         width = max(
             (module.core_width, *self.core_layer_sizes_, *self.head_layer_sizes_)
         )
@@ -675,10 +694,15 @@ default=None
             seed=seed,
             predict_batch_size=predict_batch_rows(module.n_heads, width),
             extra_ratio=self.extra_ratio,
-            extra_callbacks=self._schedules(criterion),
+            extra_callbacks=self._schedules(criterion, diversity),
+            diversity=diversity,
         )
 
-    def _schedules(self, criterion) -> list:
+    def _diversity(self) -> float:
+        """The weight of the penalty on the heads' weights (Hydra+'s lambda)."""
+        return 0.0
+
+    def _schedules(self, criterion, diversity) -> list:
         """``(name, CriterionSchedule)`` callbacks of the loss (none by default)."""
         return []
 

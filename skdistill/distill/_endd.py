@@ -55,7 +55,7 @@ class EnDDDistiller(BaseDistiller):
     core_layer_sizes, head_layer_sizes, core, head, extra_inputs, n_extra, noise_scale, \
 extra_ratio, class_weight, student_transform, memory, activation, dropout, batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
 n_iter_no_change, callbacks, verbose, device, random_state, \
-device_data, accelerator :
+device_data, accelerator, **kwargs :
         As for :class:`HydraDistiller`.
 
     Examples
@@ -104,6 +104,7 @@ device_data, accelerator :
         random_state=None,
         device_data="auto",
         accelerator=None,
+        **kwargs,
     ):
         self.teacher = teacher
         self.initial_temperature = initial_temperature
@@ -137,6 +138,7 @@ device_data, accelerator :
         self.random_state = random_state
         self.device_data = device_data
         self.accelerator = accelerator
+        self._set_nested(kwargs)
 
     def _supports(self, task) -> bool:
         return task == "classification"
@@ -157,7 +159,7 @@ device_data, accelerator :
         # only means what it says once the annealing is over.
         return self.hold_fraction + self.anneal_fraction
 
-    def _schedules(self, criterion) -> list:
+    def _schedules(self, criterion, diversity) -> list:
         schedule = partial(
             endd_temperature,
             t0=self.initial_temperature,

@@ -171,6 +171,12 @@ class HydraDistiller(BaseDistiller):
     activation, dropout, lr, weight_decay, optimizer, callbacks, verbose, \
 device, random_state, device_data, accelerator :
         As for :class:`~skdistill.EnsembleClassifier`.
+    **kwargs
+        Nested parameters, as for :class:`~skdistill.EnsembleClassifier`:
+        ``optimizer__<param>``, ``callbacks__<name>__<param>``, and
+        ``core__<param>``/``head__<param>``, with which ``core``/``head``
+        (a class) is called as ``core(**core__params)`` (one head module,
+        copied for each head).
 
     Attributes
     ----------
@@ -239,6 +245,7 @@ device, random_state, device_data, accelerator :
         random_state=None,
         device_data="auto",
         accelerator=None,
+        **kwargs,
     ):
         self.teacher = teacher
         self.n_heads = n_heads
@@ -278,6 +285,7 @@ device, random_state, device_data, accelerator :
         self.random_state = random_state
         self.device_data = device_data
         self.accelerator = accelerator
+        self._set_nested(kwargs)
 
     def _check_params(self):
         super()._check_params()
@@ -321,22 +329,25 @@ device, random_state, device_data, accelerator :
             task=self.task_,
             alpha=self.alpha,
             beta=self.beta,
-            diversity=self.diversity,
             temperature=self.temperature,
             aggregation_temperature=self.aggregation_temperature,
         )
         return HydraCriterion(**{**params, **overrides})
 
-    def _schedules(self, criterion) -> list:
-        if criterion.diversity <= 0:
+    def _diversity(self) -> float:
+        return float(self.diversity)
+
+    def _schedules(self, criterion, diversity) -> list:
+        if diversity <= 0:
             return []
         schedule = partial(
             diversity_weight,
-            diversity=criterion.diversity,
+            diversity=diversity,
             warmup=self.diversity_warmup,
             start=self.diversity_start,
         )
-        return [("diversity_schedule", CriterionSchedule("diversity_now", schedule))]
+        warmup = CriterionSchedule("diversity_now_", schedule, target="net")
+        return [("diversity_schedule", warmup)]
 
     def _calibrates_spread(self) -> bool:
         if self.spread_calibration == "auto":
@@ -377,8 +388,7 @@ device, random_state, device_data, accelerator :
         first = self.max_epochs // 2
         single = self._build_student(1, seed)
         net = self._student_net(
-            single, self._criterion(beta=0.0, diversity=0.0),
-            valid, seed,
+            single, self._criterion(beta=0.0), valid, seed, diversity=0.0,
         )  # fmt: skip
         net.max_epochs = first
         self._fit_net(net, train, seed)

@@ -62,7 +62,7 @@ class KDDistiller(BaseDistiller):
     core_layer_sizes, head_layer_sizes, core, head, extra_inputs, n_extra, noise_scale, \
 extra_ratio, class_weight, memory, activation, dropout, max_epochs, batch_size, lr, weight_decay, optimizer, validation_fraction, early_stopping, \
 n_iter_no_change, callbacks, verbose, device, random_state, \
-device_data, accelerator :
+device_data, accelerator, **kwargs :
         As for :class:`HydraDistiller`.
 
     Examples
@@ -113,6 +113,7 @@ device_data, accelerator :
         random_state=None,
         device_data="auto",
         accelerator=None,
+        **kwargs,
     ):
         self.teacher = teacher
         self.temperature = temperature
@@ -147,6 +148,7 @@ device_data, accelerator :
         self.random_state = random_state
         self.device_data = device_data
         self.accelerator = accelerator
+        self._set_nested(kwargs)
 
     _allows_virtual = True
 

@@ -1,4 +1,4 @@
-"""Training criteria: loss modules the skorch net calls as ``criterion_(y_pred, y_true, net=...)``.
+"""Training criteria: loss modules the skorch net calls as ``criterion_(y_pred, y_true)``.
 
 Each criterion only wires the pure loss functions of :mod:`skdistill.nn.losses`
 to the batch layout. Where a loss changes over training (Hydra's diversity
@@ -61,7 +61,7 @@ class EnsembleCriterion(nn.Module):
         self.mutual_learning = float(mutual_learning)
         self.mutual_learning_form = mutual_learning_form
 
-    def forward(self, y_pred, y_true, net=None):
+    def forward(self, y_pred, y_true):
         y, w = split_targets(y_true, 1)
         if self.task == "regression":
             return L.member_gaussian_nll(y_pred, y, w)
@@ -95,7 +95,7 @@ def _training() -> bool:
 
 
 class HydraCriterion(nn.Module):
-    """Hydra+ loss: ``(1-a) L1 + a [(1-b) L2 + b L3] + lambda(epoch) L4``.
+    """Hydra+ data terms: ``(1-a) L1 + a [(1-b) L2 + b L3]``.
 
     ``y_pred`` is the student's ``(B, M, K)`` logits (or ``(B, M, 2)`` Gaussian
     outputs); ``y_true`` is ``(y, teacher)`` with ``y`` the ``(B,)`` targets and
@@ -103,11 +103,11 @@ class HydraCriterion(nn.Module):
     Gaussian outputs). Rows without a label (see :func:`labelled_rows`) count
     in L2 and L3 only. Terms with zero weight are not computed.
 
-    ``diversity_now`` is the current ``lambda``; a
-    :class:`~skdistill.training.CriterionSchedule` callback sets it every
-    epoch (it starts at ``diversity``). L4 is a penalty on the weights, not a
-    fit to data: it is added to training steps only, so a validation loss
-    (early stopping's signal) does not rise just because ``lambda`` does.
+    Hydra+'s fourth term, the diversity penalty ``lambda(epoch) L4`` on the
+    heads' weights, is not a fit to data: the net adds it to training steps
+    (:meth:`~skdistill.training.StackedNet.get_loss`, the way skorch adds a
+    regulariser), so a validation loss does not rise just because
+    ``lambda`` does.
     """
 
     def __init__(
@@ -115,7 +115,6 @@ class HydraCriterion(nn.Module):
         task="classification",
         alpha=0.9,
         beta=0.5,
-        diversity=0.0,
         temperature=3.0,
         aggregation_temperature=1.0,
     ):
@@ -123,12 +122,10 @@ class HydraCriterion(nn.Module):
         self.task = task
         self.alpha = alpha
         self.beta = beta
-        self.diversity = diversity
-        self.diversity_now = diversity
         self.temperature = temperature
         self.aggregation_temperature = aggregation_temperature
 
-    def forward(self, y_pred, y_true, net=None):
+    def forward(self, y_pred, y_true):
         y, teacher, w = split_targets(y_true, 2)
         a, b = self.alpha, self.beta
         regression = self.task == "regression"
@@ -157,12 +154,6 @@ class HydraCriterion(nn.Module):
                 else L.hydra_individuality(y_pred, teacher, self.temperature, w)
             )
             loss = loss + a * b * l3
-        lam = self.diversity_now
-        if lam > 0 and net is not None and _training():
-            student = net.module_
-            if isinstance(student, nn.parallel.DistributedDataParallel):
-                student = student.module  # multi-GPU training (Accelerate)
-            loss = loss + lam * L.hydra_diversity(student.head_weights())
         return loss
 
 
@@ -195,7 +186,7 @@ class KDCriterion(nn.Module):
         self.virtual_a = virtual_a
         self.virtual_form = virtual_form
 
-    def forward(self, y_pred, y_true, net=None):
+    def forward(self, y_pred, y_true):
         if self.mode == "virtual":
             y, w = split_targets(y_true, 1)
             return L.virtual_teacher_loss(
@@ -237,7 +228,7 @@ class EnDDCriterion(nn.Module):
         super().__init__()
         self.temperature = temperature
 
-    def forward(self, y_pred, y_true, net=None):
+    def forward(self, y_pred, y_true):
         _, teacher, w = split_targets(y_true, 2)
         temperature = self.temperature if _training() else 1.0
         return L.endd_loss(y_pred[:, 0], teacher, temperature, sample_weight=w)

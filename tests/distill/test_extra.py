@@ -11,7 +11,7 @@ from skdistill._base import auto_batch_size
 from skdistill.distill._extra import fit_spread, scale_spread, teacher_epistemic
 from skdistill.nn import losses as L
 from skdistill.nn.criteria import HydraCriterion, labelled_rows
-from skdistill.training import BatchIterator, TensorData
+from skdistill.training import BatchIterator, StackedNet, TensorData
 from skdistill.uncertainty import classification_uncertainty
 
 
@@ -101,18 +101,22 @@ def test_regression_correctness_ignores_nan_targets():
 
 
 def test_diversity_is_added_to_training_steps_only():
-    class Net:
+    class Net:  # what StackedNet.get_loss reads
+        criterion_ = HydraCriterion()
         module_ = torch.nn.Module()
+        diversity = 0.5
 
     Net.module_.head_weights = lambda: [torch.ones(2, 3, 1)]  # aligned heads
+    net = Net()
     z, logp, y = _batch(m=2)
-    crit = HydraCriterion(diversity=0.5)
-    trained = crit(z, (y, logp), net=Net())
-    with torch.no_grad():
-        validated = crit(z, (y, logp), net=Net())
+    trained = StackedNet.get_loss(net, z, (y, logp), training=True)
+    validated = StackedNet.get_loss(net, z, (y, logp), training=False)
+    assert validated.item() == pytest.approx(HydraCriterion()(z, (y, logp)).item())
     assert trained.item() == pytest.approx(validated.item() + 0.5 * 2.0)
-    crit.diversity_now = 0.0  # what the schedule sets before the ramp starts
-    assert crit(z, (y, logp), net=Net()).item() == pytest.approx(validated.item())
+    net.diversity_now_ = 0.0  # what the schedule sets before the ramp starts
+    assert StackedNet.get_loss(net, z, (y, logp), training=True).item() == (
+        pytest.approx(validated.item())
+    )
 
 
 # -------------------------------------------------------------------- spread
@@ -254,7 +258,7 @@ def test_diversity_schedule_starts_late(fitted_ensemble, clf_data):
 
     class Record(Callback):
         def on_epoch_begin(self, net, **kwargs):
-            seen.append(net.criterion_.diversity_now)
+            seen.append(net.diversity_now_)
 
     params = {**STUDENT, "max_epochs": 6, "early_stopping": False}
     HydraDistiller(teacher=fitted_ensemble, n_heads=2, diversity=0.3,
