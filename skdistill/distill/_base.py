@@ -40,7 +40,7 @@ from .._base import (
     stacked_probabilities,
     transactional,
 )
-from ..nn.modules import MultiHeadStudent
+from ..nn.modules import MultiHeadStudent, n_raw_outputs
 from ..training import TensorData, seeded
 from ..uncertainty import (
     classification_uncertainty,
@@ -48,6 +48,7 @@ from ..uncertainty import (
     regression_uncertainty,
 )
 from ._extra import _EXTRA_KINDS, _NO_LABEL, _ExtraRows, scale_spread
+from ._sizes import resolve_sizes
 
 #: Teacher log-probabilities are clamped here, so a tree's hard zero stays finite.
 LOG_PROB_FLOOR = float(np.log(1e-8))
@@ -381,6 +382,7 @@ default=None
             teacher_out = self._prepare_teacher(X_teacher, y_raw, weights)
         X_student = self._student_input(X_teacher, X, fit=True)
         self.n_student_features_ = X_student.shape[1]
+        self._resolve_sizes()
 
         seed = self._seed()
         rng = np.random.default_rng(seed)
@@ -555,6 +557,7 @@ default=None
         if first:
             self.n_student_features_ = X_student.shape[1]
             self.n_train_rows_ = len(Xv)
+            self._resolve_sizes()
         seed = self._seed() + len(getattr(self, "history_", ()))
         rows = np.arange(len(Xv))
         pool = None
@@ -632,9 +635,29 @@ default=None
         net = self._student_net(module, self._criterion(), valid, seed)
         self._fit_net(net, train, seed)
 
+    def _planned_heads(self) -> int:
+        """Heads the student will have (as ``_n_heads``, without its warning)."""
+        return 1
+
+    def _resolve_sizes(self) -> None:
+        """``core_layer_sizes_`` and ``head_layer_sizes_``, None following the teacher.
+
+        Needs the fitted teacher and the student's input size; see
+        :mod:`skdistill.distill._sizes`.
+        """
+        self.core_layer_sizes_, self.head_layer_sizes_ = resolve_sizes(
+            self.core_layer_sizes,
+            self.head_layer_sizes,
+            teacher=getattr(self, "teacher_", None),
+            n_heads=self._planned_heads(),
+            in_features=self.n_student_features_,
+            n_raw=n_raw_outputs(self.task_, self._n_outputs()),
+        )
+
     def _check_params(self):
-        self.core_layer_sizes_ = _check_sizes("core_layer_sizes", self.core_layer_sizes)
-        self.head_layer_sizes_ = _check_sizes("head_layer_sizes", self.head_layer_sizes)
+        for name in ("core_layer_sizes", "head_layer_sizes"):
+            if getattr(self, name) is not None:
+                _check_sizes(name, getattr(self, name))
         if self.extra_inputs not in _EXTRA_KINDS:
             raise ValueError(
                 f"extra_inputs must be one of {sorted(k for k in _EXTRA_KINDS if k)} "

@@ -84,10 +84,21 @@ class HydraDistiller(BaseDistiller):
         "auto"``, early stopping on 10% of the rows, at most 500 epochs.
     n_heads : int, default=None
         Number of heads; None is one per teacher member.
-    core_layer_sizes : tuple of int, default=(100,)
-        Hidden sizes of the shared core.
-    head_layer_sizes : tuple of int, default=(32,)
-        Hidden sizes inside each head.
+    core_layer_sizes : tuple of int or None, default=None
+        Hidden sizes of the shared core. None follows the teacher: its
+        members' hidden sizes (an MLP ensemble of skdistill or a
+        scikit-learn MLP, also as a Pipeline's last step), else ``(100,)``
+        (trees, other models). Where the teacher's parameters can be
+        counted, a None core is narrowed, if needed, so that the student
+        never has more parameters than the teacher (only with more heads
+        than members).
+    head_layer_sizes : tuple of int or None, default=None
+        Hidden sizes inside each head, before its output layer. None is
+        ``()``: each head is one linear output layer over the core, so the
+        student is one member's network with ``n_heads`` output layers
+        (Hydra's original student), and with ``M <= N`` heads it never has
+        more parameters than an ensemble of ``N`` such members. The
+        resolved sizes are ``core_layer_sizes_`` and ``head_layer_sizes_``.
     alpha : float, default=0.9
         Weight of the distillation terms against correctness.
     beta : float, default=0.5
@@ -162,6 +173,8 @@ device, random_state, device_data, accelerator :
         The fitted teacher.
     n_teacher_members_ : int
     n_heads_ : int
+    core_layer_sizes_, head_layer_sizes_ : tuple of int
+        The student's sizes, None resolved (see ``core_layer_sizes``).
     spread_ : float
         The heads' spread scale (1 when not calibrated); see above.
     classes_ : ndarray (classification)
@@ -187,8 +200,8 @@ device, random_state, device_data, accelerator :
         teacher=None,
         *,
         n_heads: int | None = None,
-        core_layer_sizes: Sequence[int] = (100,),
-        head_layer_sizes: Sequence[int] = (32,),
+        core_layer_sizes: Sequence[int] | None = None,
+        head_layer_sizes: Sequence[int] | None = None,
         alpha: float = 0.9,
         beta: float = 0.5,
         diversity: float = 0.01,
@@ -282,6 +295,9 @@ device, random_state, device_data, accelerator :
         )
         if self.mean_head_init and self.max_epochs < 2:
             raise ValueError("mean_head_init=True needs max_epochs >= 2 (two stages)")
+
+    def _planned_heads(self) -> int:
+        return int(self.n_heads if self.n_heads is not None else self.n_teacher_members_)
 
     def _n_heads(self) -> int:
         n = self.n_heads if self.n_heads is not None else self.n_teacher_members_
