@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from .._base import _check_sizes
+
 #: The core for a teacher whose members' sizes cannot be read (trees, ...).
 DEFAULT_CORE = (100,)
 
@@ -83,7 +85,9 @@ def resolve_sizes(core, head, *, teacher, n_heads, in_features, n_raw):
         core = teacher_hidden_sizes(teacher) or DEFAULT_CORE
     if not head_given:
         head = ()
-    core, head = tuple(core), tuple(head)
+    core, head = _check_sizes("core_layer_sizes", core), _check_sizes(
+        "head_layer_sizes", head
+    )
     budget = teacher_n_params(teacher)
     if core_given or budget is None:
         return core, head
