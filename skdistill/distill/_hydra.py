@@ -297,7 +297,9 @@ device, random_state, device_data, accelerator :
             raise ValueError("mean_head_init=True needs max_epochs >= 2 (two stages)")
 
     def _planned_heads(self) -> int:
-        return int(self.n_heads if self.n_heads is not None else self.n_teacher_members_)
+        return int(
+            self.n_heads if self.n_heads is not None else self.n_teacher_members_
+        )
 
     def _n_heads(self) -> int:
         n = self.n_heads if self.n_heads is not None else self.n_teacher_members_

@@ -61,7 +61,9 @@ def teacher_n_params(teacher) -> int | None:
         return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
     coefs = getattr(teacher, "coefs_", None)  # scikit-learn's MLPs
     if coefs is not None:
-        return int(sum(c.size for c in coefs) + sum(b.size for b in teacher.intercepts_))
+        return int(
+            sum(c.size for c in coefs) + sum(b.size for b in teacher.intercepts_)
+        )
     return None
 
 
@@ -85,8 +87,9 @@ def resolve_sizes(core, head, *, teacher, n_heads, in_features, n_raw):
         core = teacher_hidden_sizes(teacher) or DEFAULT_CORE
     if not head_given:
         head = ()
-    core, head = _check_sizes("core_layer_sizes", core), _check_sizes(
-        "head_layer_sizes", head
+    core, head = (
+        _check_sizes("core_layer_sizes", core),
+        _check_sizes("head_layer_sizes", head),
     )
     budget = teacher_n_params(teacher)
     if core_given or budget is None:

@@ -58,7 +58,9 @@ def test_default_student_no_bigger_than_classifier_teacher(make, clf_teacher, cl
 
 
 @pytest.mark.parametrize("n_heads", [None, 2])
-def test_default_student_no_bigger_than_regressor_teacher(n_heads, reg_teacher, reg_data):
+def test_default_student_no_bigger_than_regressor_teacher(
+    n_heads, reg_teacher, reg_data
+):
     student = HydraDistiller(teacher=reg_teacher, n_heads=n_heads, **FEW).fit(*reg_data)
     assert student.core_layer_sizes_ == reg_teacher.hidden_layer_sizes_
     assert n_params(student) <= n_params(reg_teacher)
