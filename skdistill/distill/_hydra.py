@@ -90,15 +90,18 @@ class HydraDistiller(BaseDistiller):
         scikit-learn MLP, also as a Pipeline's last step), else ``(100,)``
         (trees, other models). Where the teacher's parameters can be
         counted, a None core is narrowed, if needed, so that the student
-        never has more parameters than the teacher (only with more heads
-        than members).
+        never has more parameters than the teacher (with more heads than
+        members).
     head_layer_sizes : tuple of int or None, default=None
-        Hidden sizes inside each head, before its output layer. None is
-        ``()``: each head is one linear output layer over the core, so the
-        student is one member's network with ``n_heads`` output layers
-        (Hydra's original student), and with ``M <= N`` heads it never has
-        more parameters than an ensemble of ``N`` such members. The
-        resolved sizes are ``core_layer_sizes_`` and ``head_layer_sizes_``.
+        Hidden sizes inside each head, before its output layer. None follows
+        the teacher too: one hidden layer of at most 32 units per head, as
+        wide as keeps the whole student (core and heads) within the
+        teacher's parameter count, or no hidden layer (linear heads) where
+        that would be narrower than the output. A teacher whose parameters
+        cannot be counted (trees) gets 32 units. So at the defaults the
+        student never has more parameters than an MLP ensemble teacher;
+        the resolved sizes are ``core_layer_sizes_`` and
+        ``head_layer_sizes_``.
     alpha : float, default=0.9
         Weight of the distillation terms against correctness.
     beta : float, default=0.5
