@@ -41,9 +41,21 @@ def _final(teacher):
     return teacher
 
 
+def _estimators(teacher) -> list:
+    """A fitted scikit-learn ensemble's members (none for anything else)."""
+    members = getattr(teacher, "estimators_", None)
+    if isinstance(members, list) and not hasattr(teacher, "net_"):
+        return members
+    return []
+
+
 def teacher_hidden_sizes(teacher) -> tuple[int, ...] | None:
     """Hidden sizes of the teacher's members, or None where they are unknown."""
     teacher = _final(teacher)
+    members = _estimators(teacher)
+    if members:  # scikit-learn's bagging or voting over MLPs
+        sizes = {teacher_hidden_sizes(m) for m in members}
+        return sizes.pop() if len(sizes) == 1 else None
     module = getattr(teacher, "module", None)
     if module is not None:  # a custom member network: no MLP sizes to follow
         return None
@@ -67,6 +79,9 @@ def teacher_n_params(teacher) -> int | None:
         counts = [teacher_n_params(t) for t in teacher]
         return None if any(c is None for c in counts) else sum(counts)
     teacher = _final(teacher)
+    members = _estimators(teacher)
+    if members:
+        return teacher_n_params(list(members))
     module = getattr(getattr(teacher, "net_", None), "module_", None)
     if module is not None:
         return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
@@ -108,7 +123,8 @@ def resolve_sizes(core, head, *, teacher, n_heads, in_features, n_raw):
     """``(core_layer_sizes, head_layer_sizes)`` with None resolved; see the module."""
     core_given, head_given = core is not None, head is not None
     if not core_given:
-        core = teacher_hidden_sizes(teacher) or DEFAULT_CORE
+        core = teacher_hidden_sizes(teacher)
+        core = DEFAULT_CORE if core is None else core
     core = _check_sizes("core_layer_sizes", core)
     budget = teacher_n_params(teacher)
     if head_given:

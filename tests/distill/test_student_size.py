@@ -2,7 +2,7 @@
 
 import pytest
 from distill_settings import TINY
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import BaggingClassifier, RandomForestClassifier
 from sklearn.neural_network import MLPClassifier
 
 from skdistill import (
@@ -129,6 +129,16 @@ def test_other_teachers(clf_data):
     student = HydraDistiller(teacher=mlp, **FEW).fit(X, y)
     assert student.core_layer_sizes_ == (12,)
     assert n_params(student) <= teacher_n_params(mlp)
+    bagged = BaggingClassifier(mlp, n_estimators=3, random_state=0).fit(X, y)
+    student = HydraDistiller(teacher=bagged, **FEW).fit(X, y)
+    assert student.core_layer_sizes_ == (12,)
+    assert n_params(student) <= teacher_n_params(bagged) == 3 * teacher_n_params(mlp)
+    linear = EnsembleClassifier(
+        n_members=3, hidden_layer_sizes=(), random_state=0, **TEACHER
+    ).fit(X, y)
+    student = HydraDistiller(teacher=linear, **FEW).fit(X, y)
+    assert (student.core_layer_sizes_, student.head_layer_sizes_) == ((), ())
+    assert n_params(student) == n_params(linear)
     forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
     student = HydraDistiller(teacher=forest, **FEW).fit(X, y)
     assert student.core_layer_sizes_ == (100,)
