@@ -43,7 +43,7 @@ from .._base import (
     transactional,
 )
 from ..nn.losses import LOG_PROB_FLOOR  # a tree's hard zero stays finite
-from ..nn.modules import MultiHeadStudent, reinitialised_copy
+from ..nn.modules import MultiHeadStudent, n_raw_outputs, reinitialised_copy
 from ..training import TensorData, seeded
 from ..uncertainty import (
     classification_uncertainty,
@@ -51,6 +51,7 @@ from ..uncertainty import (
     regression_uncertainty,
 )
 from ._extra import _EXTRA_KINDS, _NO_LABEL, _ExtraRows, scale_spread
+from ._sizes import resolve_sizes
 
 
 def _head_copy(head, width, out_features):
@@ -406,6 +407,7 @@ default=None
             teacher_out = self._prepare_teacher(X_teacher, y_raw, weights)
         X_student = self._student_input(X_teacher, X, fit=True)
         self._record_student_input(X_student)
+        self._resolve_sizes()
 
         seed = self._seed()
         rng = np.random.default_rng(seed)
@@ -585,6 +587,7 @@ default=None
         if first:
             self._record_student_input(X_student)
             self.n_train_rows_ = len(Xv)
+            self._resolve_sizes()
         seed = self._seed() + len(getattr(self, "history_", ()))
         rows = np.arange(len(Xv))
         pool = None
@@ -719,9 +722,34 @@ default=None
         net = self._student_net(module, self._criterion(), valid, seed)
         self._fit_net(net, train, seed)
 
+    def _planned_heads(self) -> int:
+        """Heads the student will have (as ``_n_heads``, without its warning)."""
+        return 1
+
+    def _resolve_sizes(self) -> None:
+        """``core_layer_sizes_`` and ``head_layer_sizes_``, None following the teacher.
+
+        Needs the fitted teacher and the student's input size; see
+        :mod:`skdistill.distill._sizes`.
+        """
+        custom_core = getattr(self, "core", None) is not None
+        core, head = resolve_sizes(
+            self.core_layer_sizes,
+            self.head_layer_sizes,
+            # A core of the user's: its parameters cannot be budgeted before
+            # it is built, and default heads keep their full width.
+            teacher=None if custom_core else getattr(self, "teacher_", None),
+            n_heads=self._planned_heads(),
+            in_features=self.n_student_features_,
+            n_raw=n_raw_outputs(self.task_, self._n_outputs()),
+        )
+        self.core_layer_sizes_ = () if custom_core else core
+        self.head_layer_sizes_ = head
+
     def _check_params(self):
-        self.core_layer_sizes_ = _check_sizes("core_layer_sizes", self.core_layer_sizes)
-        self.head_layer_sizes_ = _check_sizes("head_layer_sizes", self.head_layer_sizes)
+        for name in ("core_layer_sizes", "head_layer_sizes"):
+            if getattr(self, name) is not None:
+                _check_sizes(name, getattr(self, name))
         for name in ("core", "head"):
             value = getattr(self, name, None)
             if value is not None and not (

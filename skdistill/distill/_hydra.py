@@ -84,10 +84,24 @@ class HydraDistiller(BaseDistiller):
         "auto"``, early stopping on 10% of the rows, at most 500 epochs.
     n_heads : int, default=None
         Number of heads; None is one per teacher member.
-    core_layer_sizes : tuple of int, default=(100,)
-        Hidden sizes of the shared core.
-    head_layer_sizes : tuple of int, default=(32,)
-        Hidden sizes inside each head.
+    core_layer_sizes : tuple of int or None, default=None
+        Hidden sizes of the shared core. None follows the teacher: its
+        members' hidden sizes (an MLP ensemble of skdistill or a
+        scikit-learn MLP, also as a Pipeline's last step), else ``(100,)``
+        (trees, other models). Where the teacher's parameters can be
+        counted, a None core is narrowed, if needed, so that the student
+        never has more parameters than the teacher (with more heads than
+        members).
+    head_layer_sizes : tuple of int or None, default=None
+        Hidden sizes inside each head, before its output layer. None follows
+        the teacher too: one hidden layer of at most 32 units per head, as
+        wide as keeps the whole student (core and heads) within the
+        teacher's parameter count, or no hidden layer (linear heads) where
+        that would be narrower than the output. A teacher whose parameters
+        cannot be counted (trees) gets 32 units. So at the defaults the
+        student never has more parameters than an MLP ensemble teacher;
+        the resolved sizes are ``core_layer_sizes_`` and
+        ``head_layer_sizes_``.
     core : torch.nn.Module or callable, default=None
         The student's shared core instead of the MLP of
         ``core_layer_sizes``: any module mapping a batch of samples ``(B,
@@ -184,6 +198,8 @@ device, random_state, device_data, accelerator :
         The fitted teacher.
     n_teacher_members_ : int
     n_heads_ : int
+    core_layer_sizes_, head_layer_sizes_ : tuple of int
+        The student's sizes, None resolved (see ``core_layer_sizes``).
     spread_ : float
         The heads' spread scale (1 when not calibrated); see above.
     classes_ : ndarray (classification)
@@ -209,8 +225,8 @@ device, random_state, device_data, accelerator :
         teacher=None,
         *,
         n_heads: int | None = None,
-        core_layer_sizes: Sequence[int] = (100,),
-        head_layer_sizes: Sequence[int] = (32,),
+        core_layer_sizes: Sequence[int] | None = None,
+        head_layer_sizes: Sequence[int] | None = None,
         core=None,
         head=None,
         alpha: float = 0.9,
@@ -310,6 +326,11 @@ device, random_state, device_data, accelerator :
         )
         if self.mean_head_init and self.max_epochs < 2:
             raise ValueError("mean_head_init=True needs max_epochs >= 2 (two stages)")
+
+    def _planned_heads(self) -> int:
+        return int(
+            self.n_heads if self.n_heads is not None else self.n_teacher_members_
+        )
 
     def _n_heads(self) -> int:
         n = self.n_heads if self.n_heads is not None else self.n_teacher_members_
