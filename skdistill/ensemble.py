@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.helper import predefined_split
 
 from ._base import (
+    ACTIVATIONS_PER_INPUT,
     NeuralEstimatorMixin,
     _check_float,
     _check_int,
@@ -325,6 +326,11 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
     def _build_net(self, valid, seed):
         """The untrained skorch net holding every member in one module."""
         width = max(self.hidden_layer_sizes_ or (1,))
+        sample = getattr(self, "input_shape_", (self.n_features_in_,))
+        if self.module is not None or len(sample) > 1:
+            # A member of the user's (a CNN on images): its activations follow
+            # the input's size, not hidden_layer_sizes.
+            width = max(width, ACTIVATIONS_PER_INPUT * int(np.prod(sample)))
         with seeded(seed, self.device_):
             module = StackedEnsemble(
                 self.n_members,

@@ -243,3 +243,15 @@ def test_conv_student_keeps_the_cnn_ensembles_accuracy():
     gap = ensemble.score(X_te, y_te) - student.score(X_te, y_te)
     assert ensemble.score(X_te, y_te) > 0.95
     assert gap <= 0.01
+
+
+def test_prediction_batches_shrink_for_image_modules(images, cnn_ensemble):
+    X, y, _, _ = images
+    # A CNN's activations follow the image's size (about 64 floats per input
+    # value and member are budgeted): a batch stays within 2**24 floats,
+    # where the MLP on the same values, 100 units wide, takes far more rows.
+    rows = cnn_ensemble.net_.predict_batch_size
+    assert rows * 3 * 64 * 64 <= 2**24
+    flat = EnsembleClassifier(3, random_state=0, **{**FAST, "max_epochs": 1})
+    flat.fit(X.reshape(len(X), -1), y)
+    assert flat.net_.predict_batch_size > 10 * rows

@@ -32,6 +32,7 @@ from sklearn.utils.validation import (
 
 from .. import teachers as T
 from .._base import (
+    ACTIVATIONS_PER_INPUT,
     NeuralEstimatorMixin,
     _check_float,
     _check_float32_range,
@@ -690,12 +691,18 @@ default=None
         width = max(
             (module.core_width, *self.core_layer_sizes_, *self.head_layer_sizes_)
         )
+        sample = getattr(self, "student_input_shape_", None) or (1,)
+        core = 0
+        if getattr(self, "core", None) is not None or len(sample) > 1:
+            # A core of the user's (a CNN on images) runs once per row, with
+            # activations that follow the input's size.
+            core = ACTIVATIONS_PER_INPUT * int(np.prod(sample))
         return self._make_net(
             module,
             criterion,
             valid_data=valid,
             seed=seed,
-            predict_batch_size=predict_batch_rows(module.n_heads, width),
+            predict_batch_size=predict_batch_rows(module.n_heads, width, shared=core),
             extra_ratio=self.extra_ratio,
             extra_callbacks=self._schedules(criterion, diversity),
             diversity=diversity,

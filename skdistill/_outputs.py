@@ -1,0 +1,131 @@
+"""From the fitted net to predictions: batches of stacked outputs, reduced.
+
+Predictions run one batch at a time and each batch is reduced (to the mean
+over members, or an uncertainty decomposition) into arrays allocated once,
+so that the peak memory is the result plus one batch.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from .training import TensorData
+
+
+def _host_tensor(array, dtype=None) -> torch.Tensor:
+    """A CPU tensor sharing ``array``'s memory where it may.
+
+    A read-only array (a joblib or dask memory map, say) is shared too: the
+    tensor is only ever read (sliced, gathered, copied to the device), so
+    there is no need to copy it, whatever its size.
+    """
+    array = np.ascontiguousarray(array, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not writ.*", category=UserWarning)
+        return torch.from_numpy(array)
+
+
+def stacked_probabilities(logits: np.ndarray) -> np.ndarray:
+    """Stacked ``(n, M, K)`` logits -> member probabilities ``(M, n, K)``."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=-1, keepdims=True)).transpose(1, 0, 2)
+
+
+def _allocate_like(part, n):
+    """Empty arrays shaped like ``part`` (an array, tuple or Bunch) with ``n`` rows."""
+    if isinstance(part, dict):
+        return type(part)(**{k: _allocate_like(v, n) for k, v in part.items()})
+    if isinstance(part, tuple):
+        return tuple(_allocate_like(v, n) for v in part)
+    return np.empty((n, *np.shape(part)[1:]), dtype=np.asarray(part).dtype)
+
+
+def _assign_rows(result, part, start):
+    if isinstance(part, dict):
+        for k, v in part.items():
+            _assign_rows(result[k], v, start)
+    elif isinstance(part, tuple):
+        for r, v in zip(result, part):
+            _assign_rows(r, v, start)
+    else:
+        result[start : start + len(part)] = part
+
+
+#: A module of the user's (a CNN, say) holds about this many activations per
+#: input value of a sample: a guess that keeps prediction batches of images
+#: within memory (a ResNet-8 on 32x32 images holds some 50 per value).
+ACTIVATIONS_PER_INPUT = 64
+
+
+def predict_batch_rows(
+    n_stack: int, width: int, budget: int = 1 << 24, shared: int = 0
+) -> int:
+    """Rows per prediction batch so activations stay within ``budget`` floats.
+
+    Each row holds ``width`` activations per stacked copy and ``shared``
+    more once (a student's shared core).
+    """
+    rows = budget // max(1, n_stack * max(1, width) + shared)
+    return int(min(65536, max(256, rows)))
+
+
+class OutputsMixin:
+    """Target scale and prediction batches (part of the estimators' mixin)."""
+
+    def _fit_target_scale(self, y, weights=None) -> None:
+        """Record ``y_mean_`` and ``y_scale_``: the net trains on standardised y.
+
+        With row weights, the weighted mean and standard deviation (so that
+        integer weights give the scale of the repeated rows).
+        """
+        mean = float(np.average(y, weights=weights))
+        scale = float(np.sqrt(np.average((y - mean) ** 2, weights=weights)))
+        self.y_mean_ = mean
+        self.y_scale_ = scale if scale > 0 else 1.0
+
+    def _stacked_gaussians(self, out):
+        """Stacked ``(n, M, 2)`` outputs -> (means, variances) in y's units, ``(M, n)``."""
+        means = out[..., 0].T * self.y_scale_ + self.y_mean_
+        return means, out[..., 1].T * self.y_scale_**2
+
+    def _predict_stacked(self, X, reduce=None):
+        """Validated ``X`` through the fitted net, one prediction batch at a time.
+
+        Without ``reduce``: the stacked outputs ``(n, n_stack, n_out)``,
+        float64. With ``reduce``: ``reduce(out)`` of every batch's outputs,
+        assembled (see :meth:`_reduce_outputs`).
+        """
+        check_is_fitted(self, "net_")
+        return self._reduce_outputs(self._validate_X(X, reset=False), reduce)
+
+    def _reduce_outputs(self, X, reduce=None, name="network"):
+        """Run a validated 2-D array through the net and reduce each batch.
+
+        ``reduce(out)`` receives one batch's stacked outputs, ``(b, n_stack,
+        n_out)`` float64, and returns an array, a tuple of arrays or a
+        ``Bunch`` of arrays, each with ``b`` rows. The results are written
+        into arrays allocated once for all rows, so the peak memory is the
+        result plus one batch: ``predict_proba`` on 10^7 rows never holds
+        every member's output at once. ``X`` is cast to float32 batch by
+        batch, never copied whole.
+        """
+        n = len(X)
+        result, start = None, 0
+        for out in self.net_.iter_stacked(TensorData(_host_tensor(X))):
+            out = out.astype(np.float64)
+            if not np.all(np.isfinite(out)):
+                raise ValueError(
+                    f"the {name} produced non-finite outputs for this input; its "
+                    "values may lie far outside the training range"
+                )
+            part = out if reduce is None else reduce(out)
+            if result is None:
+                result = _allocate_like(part, n)
+            _assign_rows(result, part, start)
+            start += len(out)
+        return result
