@@ -54,6 +54,9 @@ from ..uncertainty import (
 from ._extra import _EXTRA_KINDS, _NO_LABEL, _ExtraRows, scale_spread
 from ._sizes import resolve_sizes
 
+#: Training rows on which a fitted student is checked against its teacher.
+_CHECK_ROWS = 2000
+
 
 def _head_copy(head, width, out_features):
     """One head from a module instance: a copy with fresh parameters, checked."""
@@ -440,7 +443,13 @@ default=None
         if extra is not None:
             clean = None if va is None else (X_student[va], teacher_out[va])
             self._after_fit(extra, tr, clean)
+        if teacher_out is not None:
+            rows = tr[:_CHECK_ROWS]
+            self._check_student(X_student[rows], teacher_out[rows])
         return self
+
+    def _check_student(self, X_rows, teacher_rows) -> None:
+        """Warn about a student that plainly failed (a hook; EnDD's uses it)."""
 
     def _record_student_input(self, X_student) -> None:
         """``n_student_features_`` and ``student_input_shape_`` of the student's input."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
+from scipy.special import softmax
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state
 
 from .._base import _check_float, _check_int
@@ -158,6 +161,37 @@ device_data, accelerator, **kwargs :
         # The validation loss is at T = 1 while training anneals from T0: it
         # only means what it says once the annealing is over.
         return self.hold_fraction + self.anneal_fraction
+
+    def _check_student(self, X_rows, teacher_rows) -> None:
+        """Warn when the student ends far less sure than its teacher.
+
+        The temperature schedule holds the targets near uniform for the
+        first epochs; with too few epochs after it (``max_epochs=20`` at
+        ``initial_temperature=10``: near-uniform predictions, chance
+        accuracy on digits) the student has not learnt the classes yet.
+        """
+        if self.task_ != "classification" or not len(X_rows):
+            return
+        # The Dirichlet's mean, softmax of the log-concentrations.
+        student = softmax(
+            self._reduce_outputs(X_rows, None, name="student")[:, 0], axis=-1
+        )
+        teacher = np.exp(teacher_rows).mean(axis=1)
+        top_s = float(student.max(axis=1).mean())
+        top_t = float(teacher.max(axis=1).mean())
+        chance = 1.0 / teacher.shape[1]
+        if top_s - chance < 0.25 * (top_t - chance):
+            warnings.warn(
+                f"{type(self).__name__}: the student is far less sure than its "
+                f"teacher on the training rows (mean top probability "
+                f"{top_s:.2f} against {top_t:.2f}, chance {chance:.2f}): it has "
+                f"not finished learning. The temperature schedule keeps its "
+                f"targets near uniform at first (initial_temperature="
+                f"{self.initial_temperature:g}); raise max_epochs (now "
+                f"{self.max_epochs}) or lower initial_temperature",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
 
     def _schedules(self, criterion, diversity) -> list:
         schedule = partial(

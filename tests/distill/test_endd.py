@@ -1,9 +1,13 @@
+import warnings
+
 import numpy as np
 import pytest
 from distill_settings import STUDENT
+from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import ConvergenceWarning
 
-from skdistill import EnDDDistiller
+from skdistill import EnDDDistiller, EnsembleClassifier
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +60,21 @@ def test_forest_teacher_and_regression_rejected(
     assert student.n_teacher_members_ == 8
     with pytest.raises(TypeError, match="regression"):
         EnDDDistiller(teacher=fitted_reg_ensemble, **STUDENT).fit(*reg_data)
+
+
+def test_too_short_a_schedule_is_named():
+    """20 epochs at initial_temperature=10 leave a near-uniform student on
+    digits (chance accuracy): the fit says so; a schedule at T=1 does not."""
+    X, y = load_digits(return_X_y=True)
+    X, y = (X[:600] / 16).astype(np.float32), y[:600]
+    teacher = EnsembleClassifier(
+        3, max_epochs=20, early_stopping=False, validation_fraction=0.0,
+        random_state=0, device="cpu",
+    ).fit(X, y)  # fmt: skip
+    short = dict(max_epochs=20, random_state=0, device="cpu")
+    with pytest.warns(ConvergenceWarning, match=r"raise max_epochs \(now 20\)"):
+        EnDDDistiller(teacher, **short).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        student = EnDDDistiller(teacher, initial_temperature=1.0, **short).fit(X, y)
+    assert student.score(X, y) > 0.5
