@@ -21,7 +21,7 @@ from skorch.callbacks import Callback
 from skorch.helper import predefined_split
 
 from ._outputs import _host_tensor
-from ._validation import _check_float, _check_int, _check_sizes
+from ._validation import _check_sizes
 from .training import DelayedEarlyStopping, StackedNet, resolve_device, seeded
 
 logger = logging.getLogger("skdistill")
@@ -136,31 +136,24 @@ class NetBuildingMixin:
         return super().set_params(**rest) if rest else self
 
     def _check_common_params(self):
+        """Validate the parameters, once per fit: the constraints, then the rest.
+
+        ``_parameter_constraints`` cover each parameter's type and range
+        (``fit`` and ``partial_fit`` check them first, through scikit-learn's
+        ``_fit_context``); this covers what a constraint cannot: entries of a sequence, parameters that must agree,
+        the optimizer class, the callbacks' entries, the device.
+        """
         self.hidden_layer_sizes_ = _check_sizes(
             "hidden_layer_sizes", getattr(self, "hidden_layer_sizes", ())
         )
-        _check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
-        _check_int("max_epochs", self.max_epochs)
-        if self.batch_size != "auto":
-            _check_int("batch_size", self.batch_size)
-        _check_float("lr", self.lr, 0.0, low_open=True)
-        _check_float("weight_decay", self.weight_decay, 0.0)
-        _check_float(
-            "validation_fraction", self.validation_fraction, 0.0, 1.0, high_open=True
-        )
-        _check_int("n_iter_no_change", self.n_iter_no_change)
         if self.early_stopping and self.validation_fraction <= 0:
             raise ValueError(
                 "early_stopping=True needs validation_fraction > 0 to hold out "
                 "a validation set"
             )
-        if isinstance(self.optimizer, str):
-            if self.optimizer.lower() not in OPTIMIZERS:
-                raise ValueError(
-                    f"optimizer={self.optimizer!r} is unknown; use one of "
-                    f"{sorted(OPTIMIZERS)} or a torch.optim.Optimizer class"
-                )
-        elif not _is_optimizer_class(self.optimizer):
+        if not isinstance(self.optimizer, str) and not _is_optimizer_class(
+            self.optimizer
+        ):
             raise TypeError(
                 "optimizer must be a name, a torch.optim.Optimizer class, or a "
                 "functools.partial of one (e.g. partial(torch.optim.SGD, "
@@ -173,11 +166,6 @@ class NetBuildingMixin:
         ):
             raise TypeError(
                 "callbacks must be a list of skorch callbacks or (name, callback) pairs"
-            )
-        device_data = getattr(self, "device_data", True)
-        if not (isinstance(device_data, bool) or device_data == "auto"):
-            raise ValueError(
-                f"device_data must be True, False or 'auto'; got {device_data!r}"
             )
         accelerator = getattr(self, "accelerator", None)
         if accelerator is None:

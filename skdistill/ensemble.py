@@ -8,7 +8,7 @@ from functools import partial
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 from skorch.helper import predefined_split
@@ -16,12 +16,11 @@ from skorch.helper import predefined_split
 from ._base import (
     ACTIVATIONS_PER_INPUT,
     NeuralEstimatorMixin,
-    _check_float,
-    _check_int,
     predict_batch_rows,
     stacked_probabilities,
     transactional,
 )
+from ._constraints import ENSEMBLE, ENSEMBLE_CLASSIFIER, constraints_for
 from .nn.criteria import EnsembleCriterion
 from .nn.modules import StackedEnsemble, reinitialised_copy
 from .training import TensorData, seeded
@@ -183,15 +182,6 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
 
     def _check_params(self):
         self._check_common_params()
-        _check_int("n_members", self.n_members)
-        if self.module is not None and not (
-            callable(self.module) or isinstance(self.module, torch.nn.Module)
-        ):
-            raise TypeError(
-                "module must be a torch.nn.Module class, a callable "
-                "module(in_features, out_features) returning a module, or a "
-                "module instance (copied and re-initialised for every member)"
-            )
 
     def _member_factory(self):
         """``module`` as a factory ``(in_features, out_features) -> member``.
@@ -502,22 +492,17 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         self.class_weight = class_weight
 
     def _mutual_learning(self):
-        _check_float("mutual_learning", self.mutual_learning, 0.0, 1.0)
         if self.mutual_learning > 0 and self.n_members < 2:
             raise ValueError("mutual_learning > 0 needs n_members >= 2")
         return float(self.mutual_learning)
 
     def _mutual_learning_form(self):
-        if self.mutual_learning_form not in ("ensemble", "cohort"):
-            raise ValueError(
-                "mutual_learning_form must be 'ensemble' (DML_e) or 'cohort' "
-                f"(pairwise KL to every peer); got {self.mutual_learning_form!r}"
-            )
         return self.mutual_learning_form
 
     def _validate(self, X, y):
         return self._validate_classification(X, y)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @transactional
     def fit(self, X, y, sample_weight=None):
         """Fit every member on ``(X, y)``.
@@ -540,6 +525,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         """
         return self._fit(X, y, sample_weight)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @transactional
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train every member for one epoch on ``(X, y)``: the streaming path.
@@ -646,6 +632,7 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
     def _validate(self, X, y):
         return self._validate_regression(X, y)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @transactional
     def fit(self, X, y, sample_weight=None):
         """Fit every member on ``(X, y)``.
@@ -664,6 +651,7 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
         """
         return self._fit(X, y, sample_weight)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     @transactional
     def partial_fit(self, X, y, sample_weight=None):
         """Train every member for one epoch on ``(X, y)``: the streaming path.
@@ -716,3 +704,9 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
         return self._predict_stacked(
             X, lambda out: regression_uncertainty(*self._members(out))
         )
+
+
+EnsembleClassifier._parameter_constraints = constraints_for(
+    ENSEMBLE_CLASSIFIER, EnsembleClassifier
+)
+EnsembleRegressor._parameter_constraints = constraints_for(ENSEMBLE, EnsembleRegressor)

@@ -359,7 +359,10 @@ def test_non_finite_losses_name_the_likely_cause(data):
 
 def test_messages_name_the_problem(data, student):
     X, y = data
-    with pytest.raises(ValueError, match=r"lr must be in \(0.0, inf\); got"):
+    with pytest.raises(
+        ValueError,
+        match=r"The .lr. parameter .* must be a float in the range \(0.0, inf\)\. Got -1.0",
+    ):
         EnsembleClassifier(**{**NET, "lr": -1.0}).fit(X, y)
     y_none = y.astype(object)
     y_none[3] = None

@@ -16,7 +16,7 @@ from functools import partial
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
@@ -34,9 +34,7 @@ from .. import teachers as T
 from .._base import (
     ACTIVATIONS_PER_INPUT,
     NeuralEstimatorMixin,
-    _check_float,
     _check_float32_range,
-    _check_int,
     _check_sizes,
     _from_tensor,
     predict_batch_rows,
@@ -51,7 +49,7 @@ from ..uncertainty import (
     mixture_mean_std,
     regression_uncertainty,
 )
-from ._extra import _EXTRA_KINDS, _NO_LABEL, _ExtraRows, scale_spread
+from ._extra import _NO_LABEL, _ExtraRows, scale_spread
 from ._sizes import resolve_sizes
 
 #: Training rows on which a fitted student is checked against its teacher.
@@ -354,6 +352,7 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         Xv, y_float = self._validate_regression(X, y)
         return Xv, y_float, y_float
 
+    @_fit_context(prefer_skip_nested_validation=False)
     @transactional
     def fit(self, X, y, sample_weight=None, *, X_unlabelled=None):
         """Fit (or take) the teacher, then distil it into the student.
@@ -485,6 +484,7 @@ default=None
         return TensorData(X_t, tuple(targets), n_labelled=n_lab)
 
     @available_if(_can_stream)
+    @_fit_context(prefer_skip_nested_validation=False)
     @transactional
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train the student for one epoch on ``(X, y)``: the streaming path.
@@ -763,26 +763,10 @@ default=None
         self.head_layer_sizes_ = head
 
     def _check_params(self):
+        """What the constraints cannot say: the entries of the size sequences."""
         for name in ("core_layer_sizes", "head_layer_sizes"):
             if getattr(self, name) is not None:
                 _check_sizes(name, getattr(self, name))
-        for name in ("core", "head"):
-            value = getattr(self, name, None)
-            if value is not None and not (
-                callable(value) or isinstance(value, torch.nn.Module)
-            ):
-                raise TypeError(
-                    f"{name} must be a torch.nn.Module instance, a callable "
-                    f"returning one, or None; got {type(value).__name__}"
-                )
-        if self.extra_inputs not in _EXTRA_KINDS:
-            raise ValueError(
-                f"extra_inputs must be one of {sorted(k for k in _EXTRA_KINDS if k)} "
-                f"or None; got {self.extra_inputs!r}"
-            )
-        _check_int("n_extra", self.n_extra)
-        _check_float("noise_scale", self.noise_scale, 0.0, low_open=True)
-        _check_float("extra_ratio", self.extra_ratio, 0.0, low_open=True)
 
     # ---------------------------------------------------------------- predict
     def _student_outputs(self, X, reduce=None) -> np.ndarray:

@@ -11,7 +11,7 @@ from scipy.special import softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state
 
-from .._base import _check_float, _check_int
+from .._constraints import ENDD, constraints_for
 from ..nn.criteria import EnDDCriterion
 from ..nn.losses import MAX_LOG_CONCENTRATION, endd_temperature
 from ..training import CriterionSchedule
@@ -146,14 +146,6 @@ device_data, accelerator, **kwargs :
     def _supports(self, task) -> bool:
         return task == "classification"
 
-    def _check_params(self):
-        super()._check_params()
-        _check_float("initial_temperature", self.initial_temperature, 1.0)
-        _check_float("hold_fraction", self.hold_fraction, 0.0, 1.0)
-        _check_float("anneal_fraction", self.anneal_fraction, 0.0, 1.0)
-        if self.n_member_samples is not None:
-            _check_int("n_member_samples", self.n_member_samples)
-
     def _criterion(self):
         return EnDDCriterion(temperature=self.initial_temperature)
 
@@ -224,3 +216,6 @@ device_data, accelerator, **kwargs :
     def predict_uncertainty(self, X) -> Bunch:
         """Closed-form Dirichlet decomposition (nats)."""
         return dirichlet_uncertainty(self.predict_alpha(X))
+
+
+EnDDDistiller._parameter_constraints = constraints_for(ENDD, EnDDDistiller)

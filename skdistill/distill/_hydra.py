@@ -8,7 +8,7 @@ from functools import partial
 
 import torch
 
-from .._base import _check_float, _check_int
+from .._constraints import HYDRA, constraints_for
 from ..nn.criteria import HydraCriterion
 from ..nn.losses import diversity_weight
 from ..training import CriterionSchedule, seeded
@@ -305,25 +305,6 @@ device, random_state, device_data, accelerator :
 
     def _check_params(self):
         super()._check_params()
-        if self.n_heads is not None:
-            _check_int("n_heads", self.n_heads)
-        _check_float("alpha", self.alpha, 0.0, 1.0)
-        _check_float("beta", self.beta, 0.0, 1.0)
-        _check_float("diversity", self.diversity, 0.0)
-        _check_float("diversity_start", self.diversity_start, 0.0, 1.0)
-        _check_float("diversity_warmup", self.diversity_warmup, 0.0, 1.0)
-        if not (
-            isinstance(self.spread_calibration, bool)
-            or self.spread_calibration == "auto"
-        ):
-            raise ValueError(
-                "spread_calibration must be True, False or 'auto'; got "
-                f"{self.spread_calibration!r}"
-            )
-        _check_float("temperature", self.temperature, 0.0, low_open=True)
-        _check_float(
-            "aggregation_temperature", self.aggregation_temperature, 0.0, low_open=True
-        )
         if self.mean_head_init and self.max_epochs < 2:
             raise ValueError("mean_head_init=True needs max_epochs >= 2 (two stages)")
 
@@ -434,3 +415,6 @@ device, random_state, device_data, accelerator :
         self._fit_net(net, train, seed + 1)
         self.stage1_history_ = stage1_history
         return None
+
+
+HydraDistiller._parameter_constraints = constraints_for(HYDRA, HydraDistiller)

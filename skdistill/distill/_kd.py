@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._base import _check_float
+from .._constraints import KD, constraints_for
 from ..nn.criteria import KDCriterion
 from ._base import BaseDistiller
 
@@ -159,21 +159,10 @@ device_data, accelerator, **kwargs :
 
     def _check_params(self):
         super()._check_params()
-        _check_float("temperature", self.temperature, 0.0, low_open=True)
-        if self.soft_label_weighting not in (None, "wsl"):
+        if self._mode() != "wsl" and self.alpha > 1:
             raise ValueError(
-                "soft_label_weighting must be None or 'wsl'; got "
-                f"{self.soft_label_weighting!r}"
-            )
-        if self._mode() == "wsl":
-            _check_float("alpha", self.alpha, 0.0)
-        else:
-            _check_float("alpha", self.alpha, 0.0, 1.0)
-        _check_float("virtual_a", self.virtual_a, 0.0, 1.0, low_open=True)
-        if self.virtual_form not in ("log", "yuan"):
-            raise ValueError(
-                "virtual_form must be 'log' (softmax(log q / T)) or 'yuan' "
-                f"(softmax(q / T), Yuan et al.'s Tf-KD_reg); got {self.virtual_form!r}"
+                f"alpha={self.alpha!r} must be in [0, 1] for KD (the soft-label "
+                "term's share); only WSL's weight may exceed 1"
             )
         if self._mode() == "wsl" and self.task_ == "regression":
             raise ValueError("soft_label_weighting='wsl' is defined for classification")
@@ -187,3 +176,6 @@ device_data, accelerator, **kwargs :
             self.virtual_a,
             self.virtual_form,
         )
+
+
+KDDistiller._parameter_constraints = constraints_for(KD, KDDistiller)
