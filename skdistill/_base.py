@@ -34,7 +34,6 @@ from ._outputs import (  # noqa: F401  (re-exported)
 )
 from ._validation import (  # noqa: F401  (re-exported)
     DataChecksMixin,
-    _check_float,
     _check_float32_range,
     _check_int,
     _check_sizes,

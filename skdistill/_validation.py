@@ -27,18 +27,6 @@ def _check_int(name, value, low=1):
         raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
 
 
-def _check_float(name, value, low=0.0, high=None, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number; got {value!r}")
-    bad_low = value <= low if low_open else value < low
-    bad_high = high is not None and (value >= high if high_open else value > high)
-    if bad_low or bad_high or not np.isfinite(value):
-        lo = "(" if low_open else "["
-        hi = ")" if high_open or high is None else "]"
-        top = "inf" if high is None else high
-        raise ValueError(f"{name} must be in {lo}{low}, {top}{hi}; got {value!r}")
-
-
 def _check_float32_range(X):
     """Refuse inputs that overflow float32, the precision the networks run in."""
     if X.size:
