@@ -181,7 +181,7 @@ def test_wrong_head_output_is_named(images, cnn_ensemble):
 
 def test_core_must_be_a_module(images, cnn_ensemble):
     X, y, _, _ = images
-    with pytest.raises(TypeError, match="core must be"):
+    with pytest.raises(TypeError, match="'core' parameter of HydraDistiller must be"):
         HydraDistiller(cnn_ensemble, core="resnet", **FAST).fit(X, y)
 
 

@@ -12,69 +12,39 @@ teacher during training.
 from __future__ import annotations
 
 import copy
-from functools import partial
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
 from sklearn.utils._tags import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import (
-    check_array,
     check_is_fitted,
     check_memory,
-    validate_data,
 )
 
 from .. import teachers as T
 from .._base import (
-    ACTIVATIONS_PER_INPUT,
     NeuralEstimatorMixin,
-    _check_float32_range,
-    _check_sizes,
-    _from_tensor,
-    predict_batch_rows,
     stacked_probabilities,
     transactional,
 )
 from ..nn.losses import LOG_PROB_FLOOR  # a tree's hard zero stays finite
-from ..nn.modules import MultiHeadStudent, n_raw_outputs, reinitialised_copy
-from ..training import TensorData, seeded
+from ..training import TensorData
 from ..uncertainty import (
     classification_uncertainty,
     mixture_mean_std,
     regression_uncertainty,
 )
 from ._extra import _NO_LABEL, _ExtraRows, scale_spread
-from ._sizes import resolve_sizes
+from ._inputs import DistillerInputsMixin, _non_numeric_columns  # noqa: F401
+from ._student import StudentMixin, _head_copy  # noqa: F401
 
 #: Training rows on which a fitted student is checked against its teacher.
 _CHECK_ROWS = 2000
-
-
-def _head_copy(head, width, out_features):
-    """One head from a module instance: a copy with fresh parameters, checked."""
-    module = reinitialised_copy(head)
-    with torch.no_grad():
-        try:
-            shape = tuple(
-                copy.deepcopy(module).cpu().eval()(torch.zeros(2, width)).shape
-            )
-        except Exception as exc:
-            raise ValueError(
-                f"head={type(head).__name__}(...) cannot take the core's "
-                f"{width} features: it raised {type(exc).__name__}: {exc}"
-            ) from None
-    if shape != (2, out_features):
-        raise ValueError(
-            f"head={type(head).__name__}(...) maps (2, {width}) to {shape}; a "
-            f"head must output (batch, {out_features})"
-        )
-    return module
 
 
 def _interrupted(teacher) -> bool:
@@ -82,22 +52,6 @@ def _interrupted(teacher) -> bool:
     if isinstance(teacher, list | tuple):
         return any(_interrupted(t) for t in teacher)
     return bool(getattr(getattr(teacher, "net_", None), "interrupted_", False))
-
-
-def _non_numeric_columns(X) -> list:
-    """Names of a DataFrame's columns that are not numbers (none for arrays)."""
-    dtypes = getattr(X, "dtypes", None)
-    if dtypes is None or not hasattr(X, "columns"):
-        return []
-    import pandas as pd
-
-    return [
-        c
-        for c, dtype in dtypes.items()
-        if not (
-            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
-        )
-    ]
 
 
 def _can_stream(est) -> bool:
@@ -127,7 +81,9 @@ def _is_regression(est) -> bool:
     return est._task_from_teacher() == "regression"
 
 
-class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
+class BaseDistiller(
+    DistillerInputsMixin, StudentMixin, NeuralEstimatorMixin, BaseEstimator
+):
     """Shared machinery of the distillers; see the subclasses."""
 
     _nested_prefixes = ("optimizer__", "callbacks__", "core__", "head__")
@@ -218,139 +174,6 @@ class BaseDistiller(NeuralEstimatorMixin, BaseEstimator):
         scaled_vars = variances / self.y_scale_**2
         out = np.stack((scaled_means, scaled_vars), axis=-1).transpose(1, 0, 2)
         return out.astype(np.float32)
-
-    # -------------------------------------------------------------------- fit
-    def _student_input(self, X_raw, X, *, fit):
-        """The student's input: ``X``, or ``student_transform`` of the raw input.
-
-        Cross-quality distillation gives the student a degraded view (fewer or
-        coarser features) while the teacher sees everything. The transformer
-        receives the input as the user passed it (a DataFrame keeps its
-        column names) and is fitted on the training data.
-        """
-        transform = self._student_transform()
-        if transform is None:
-            return X
-        if fit:
-            self.student_transform_ = clone(transform).fit(X_raw)
-        Xs = check_array(
-            _from_tensor(self.student_transform_.transform(X_raw)),
-            dtype=[np.float64, np.float32],
-            accept_sparse=False,
-            allow_nd=True,
-        )
-        _check_float32_range(Xs)
-        fitted = getattr(self, "student_input_shape_", None)
-        if not fit and fitted is not None and Xs.shape[1:] != fitted:
-            raise ValueError(
-                f"student_transform produced samples of shape {Xs.shape[1:]}; "
-                f"the student was fitted on {fitted}"
-            )
-        return Xs
-
-    def _student_transform(self):
-        """``student_transform``, or a Pipeline teacher's preprocessing steps.
-
-        The fallback applies only to a DataFrame with non-numeric columns
-        (``raw_input_``): the student cannot take strings, and the teacher's
-        own preprocessing is what turns them into numbers.
-        """
-        transform = getattr(self, "student_transform", None)
-        if transform is not None or not getattr(self, "raw_input_", False):
-            return transform
-        teacher = self.teacher
-        if isinstance(teacher, Pipeline) and len(teacher.steps) > 1:
-            return teacher[:-1]
-        return None
-
-    def _validate_raw_frame(self, X, y):
-        """A DataFrame with non-numeric columns: the teacher's, as it is.
-
-        Only the student's input must be numbers, and it is
-        ``student_transform``'s output (checked where it is made). The frame
-        keeps its columns and dtypes; ``n_features_in_`` and
-        ``feature_names_in_`` are its own, and ``y`` is validated as usual.
-        """
-        columns = _non_numeric_columns(X)
-        has_steps = isinstance(self.teacher, Pipeline) and len(self.teacher.steps) > 1
-        if getattr(self, "student_transform", None) is None and not has_steps:
-            raise ValueError(
-                f"X has non-numeric columns {columns[:5]}: the student needs "
-                "numbers. Pass student_transform (e.g. a ColumnTransformer with "
-                "a OneHotEncoder) to encode them for the student, or a Pipeline "
-                "teacher whose first steps do; the teacher still gets X as it "
-                "is. Or encode X before fit"
-            )
-        stand_in = np.zeros((len(X), 1))
-        if self.task_ == "classification":
-            _, y_out = self._validate_classification(stand_in, y)
-            y_raw = y
-        else:
-            _, y_out = self._validate_regression(stand_in, y)
-            y_raw = y_out
-        validate_data(self, X, skip_check_array=True, reset=True)
-        self.raw_input_ = True
-        return X, y_out, y_raw
-
-    def _validate_X(self, X, *, reset):
-        if getattr(self, "raw_input_", False):
-            self._check_frame(X)
-            if not hasattr(X, "columns"):
-                raise ValueError(
-                    f"{type(self).__name__} was fitted on a DataFrame with "
-                    "non-numeric columns; pass a DataFrame with the same columns"
-                )
-            validate_data(self, X, skip_check_array=True, reset=reset)
-            return X
-        return super()._validate_X(X, reset=reset)
-
-    def _validate_fit_data(self, X, y):
-        if self.teacher is None:
-            # The default teacher follows the target, as a regressor for a
-            # continuous y (scikit-learn's type_of_target), else a classifier.
-            if y is None:
-                raise ValueError(
-                    f"{type(self).__name__} requires y to be passed, but the "
-                    "target y is None"
-                )
-            # A distiller without a regression form validates y as classes
-            # (and refuses a continuous y as scikit-learn's classifiers do).
-            regression = self._supports("regression") and type_of_target(y) in (
-                "continuous",
-                "continuous-multioutput",
-            )
-            self.task_ = "regression" if regression else "classification"
-            return self._validate_target(X, y)
-        if isinstance(self.teacher, str):
-            if self.teacher != "virtual":
-                raise TypeError(
-                    f"teacher={self.teacher!r} is not understood; pass an "
-                    "estimator, a list of fitted estimators, or 'virtual'"
-                )
-            if not self._allows_virtual:
-                raise TypeError(
-                    "teacher='virtual' (teacher-free KD) is only supported by "
-                    f"KDDistiller; {type(self).__name__} distils a real "
-                    "teacher's members: pass an estimator or a list of them"
-                )
-        else:
-            T.check_teacher(self.teacher)
-        self.task_ = self._task_from_teacher()
-        if not self._supports(self.task_):
-            raise TypeError(
-                f"{type(self).__name__} does not support {self.task_} teachers"
-            )
-        return self._validate_target(X, y)
-
-    def _validate_target(self, X, y):
-        if _non_numeric_columns(X):
-            return self._validate_raw_frame(X, y)
-        self.raw_input_ = False
-        if self.task_ == "classification":
-            Xv, y_enc = self._validate_classification(X, y)
-            return Xv, y_enc, y
-        Xv, y_float = self._validate_regression(X, y)
-        return Xv, y_float, y_float
 
     @_fit_context(prefer_skip_nested_validation=False)
     @transactional
@@ -629,144 +452,6 @@ default=None
         ``train_rows`` are the indices the student trained on; ``clean`` is
         the validation split as (student input, teacher outputs), or None.
         """
-
-    def _n_outputs(self) -> int:
-        return len(self.classes_) if self.task_ == "classification" else 1
-
-    def _student_in_size(self):
-        """What the student takes: a number of features, or a sample's shape."""
-        shape = getattr(self, "student_input_shape_", None)
-        if shape is None or len(shape) == 1:
-            return self.n_student_features_
-        return shape
-
-    def _core_module(self):
-        """A fresh shared core from ``core`` (None: the default MLP)."""
-        core = getattr(self, "core", None)
-        params = self._nested_params("core__")
-        if params and (core is None or isinstance(core, torch.nn.Module)):
-            raise ValueError(
-                f"core__{next(iter(params))} needs core= to be a module class "
-                "(or factory) that takes it; the default MLP core is set with "
-                "core_layer_sizes"
-            )
-        if core is None:
-            return None
-        if isinstance(core, torch.nn.Module):
-            return reinitialised_copy(core)
-        module = core(**params)
-        if not isinstance(module, torch.nn.Module):
-            raise TypeError(
-                f"core() returned {type(module).__name__}, not a torch.nn.Module"
-            )
-        return module
-
-    def _head_factory(self):
-        """``head`` as ``factory(width, out_features)`` (None: the default heads)."""
-        head = getattr(self, "head", None)
-        params = self._nested_params("head__")
-        if params:
-            if head is None or isinstance(head, torch.nn.Module):
-                raise ValueError(
-                    f"head__{next(iter(params))} needs head= to be a module class "
-                    "(or factory) that takes it; the default heads are set with "
-                    "head_layer_sizes"
-                )
-            head = head(**params)  # one head, copied for each (sizes checked)
-        if head is None or not isinstance(head, torch.nn.Module):
-            return head
-        return partial(_head_copy, head)
-
-    def _build_student(self, n_heads, seed):
-        with seeded(seed, self.device_):
-            try:
-                return MultiHeadStudent(
-                    n_heads,
-                    self._student_in_size(),
-                    self._n_outputs(),
-                    task=self.task_,
-                    core_layer_sizes=self.core_layer_sizes_,
-                    head_layer_sizes=self.head_layer_sizes_,
-                    activation=self.activation,
-                    dropout=self.dropout,
-                    core=self._core_module(),
-                    head=self._head_factory(),
-                )
-            except ValueError as exc:
-                raise ValueError(f"{type(self).__name__}'s student: {exc}") from None
-
-    def _student_net(self, module, criterion, valid, seed, diversity=None):
-        diversity = self._diversity() if diversity is None else diversity
-        width = max(
-            (module.core_width, *self.core_layer_sizes_, *self.head_layer_sizes_)
-        )
-        sample = getattr(self, "student_input_shape_", None) or (1,)
-        core = 0
-        if getattr(self, "core", None) is not None or len(sample) > 1:
-            # A core of the user's (a CNN on images) runs once per row, with
-            # activations that follow the input's size.
-            core = ACTIVATIONS_PER_INPUT * int(np.prod(sample))
-        return self._make_net(
-            module,
-            criterion,
-            valid_data=valid,
-            seed=seed,
-            predict_batch_size=predict_batch_rows(module.n_heads, width, shared=core),
-            extra_ratio=self.extra_ratio,
-            extra_callbacks=self._schedules(criterion, diversity),
-            diversity=diversity,
-        )
-
-    def _diversity(self) -> float:
-        """The weight of the penalty on the heads' weights (Hydra+'s lambda)."""
-        return 0.0
-
-    def _schedules(self, criterion, diversity) -> list:
-        """``(name, CriterionSchedule)`` callbacks of the loss (none by default)."""
-        return []
-
-    def _build_net(self, valid, seed):
-        """The untrained student net of the fitted architecture (for loading)."""
-        # A fitted student knows its heads (Hydra interrupted in its first
-        # stage keeps 1 head, whatever n_heads says).
-        n_heads = getattr(self, "n_heads_", None) or self._n_heads()
-        module = self._build_student(n_heads, seed)
-        return self._student_net(module, self._criterion(), valid, seed)
-
-    def _fit_student(self, train, valid, seed):
-        module = self._build_student(self._n_heads(), seed)
-        net = self._student_net(module, self._criterion(), valid, seed)
-        self._fit_net(net, train, seed)
-
-    def _planned_heads(self) -> int:
-        """Heads the student will have (as ``_n_heads``, without its warning)."""
-        return 1
-
-    def _resolve_sizes(self) -> None:
-        """``core_layer_sizes_`` and ``head_layer_sizes_``, None following the teacher.
-
-        Needs the fitted teacher and the student's input size; see
-        :mod:`skdistill.distill._sizes`.
-        """
-        custom_core = getattr(self, "core", None) is not None
-        core, head = resolve_sizes(
-            self.core_layer_sizes,
-            self.head_layer_sizes,
-            # A core of the user's: its parameters cannot be budgeted before
-            # it is built, and default heads keep their full width.
-            teacher=None if custom_core else getattr(self, "teacher_", None),
-            n_heads=self._planned_heads(),
-            in_features=self.n_student_features_,
-            n_raw=n_raw_outputs(self.task_, self._n_outputs()),
-        )
-        self.core_layer_sizes_ = () if custom_core else core
-        self.head_layer_sizes_ = head
-
-    def _check_params(self):
-        """What the constraints cannot say: the entries of the size sequences."""
-        for name in ("core_layer_sizes", "head_layer_sizes"):
-            if getattr(self, name) is not None:
-                _check_sizes(name, getattr(self, name))
 
     # ---------------------------------------------------------------- predict
     def _student_outputs(self, X, reduce=None) -> np.ndarray:

@@ -1,0 +1,182 @@
+"""A distiller's student: its size, its network and the skorch net that trains it.
+
+The default student is an MLP core with stacked MLP heads, sized after the
+teacher (:mod:`._sizes`); ``core=`` and ``head=`` put any network in their
+place, the heads still stacked and run in one batched call.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import partial
+
+import numpy as np
+import torch
+
+from .._base import ACTIVATIONS_PER_INPUT, _check_sizes, predict_batch_rows
+from ..nn.modules import MultiHeadStudent, n_raw_outputs, reinitialised_copy
+from ..training import seeded
+from ._sizes import resolve_sizes
+
+
+def _head_copy(head, width, out_features):
+    """One head from a module instance: a copy with fresh parameters, checked."""
+    module = reinitialised_copy(head)
+    with torch.no_grad():
+        try:
+            shape = tuple(
+                copy.deepcopy(module).cpu().eval()(torch.zeros(2, width)).shape
+            )
+        except Exception as exc:
+            raise ValueError(
+                f"head={type(head).__name__}(...) cannot take the core's "
+                f"{width} features: it raised {type(exc).__name__}: {exc}"
+            ) from None
+    if shape != (2, out_features):
+        raise ValueError(
+            f"head={type(head).__name__}(...) maps (2, {width}) to {shape}; a "
+            f"head must output (batch, {out_features})"
+        )
+    return module
+
+
+class StudentMixin:
+    """Building (and sizing) the student network and its net."""
+
+    def _n_outputs(self) -> int:
+        return len(self.classes_) if self.task_ == "classification" else 1
+
+    def _student_in_size(self):
+        """What the student takes: a number of features, or a sample's shape."""
+        shape = getattr(self, "student_input_shape_", None)
+        if shape is None or len(shape) == 1:
+            return self.n_student_features_
+        return shape
+
+    def _core_module(self):
+        """A fresh shared core from ``core`` (None: the default MLP)."""
+        core = getattr(self, "core", None)
+        params = self._nested_params("core__")
+        if params and (core is None or isinstance(core, torch.nn.Module)):
+            raise ValueError(
+                f"core__{next(iter(params))} needs core= to be a module class "
+                "(or factory) that takes it; the default MLP core is set with "
+                "core_layer_sizes"
+            )
+        if core is None:
+            return None
+        if isinstance(core, torch.nn.Module):
+            return reinitialised_copy(core)
+        module = core(**params)
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(
+                f"core() returned {type(module).__name__}, not a torch.nn.Module"
+            )
+        return module
+
+    def _head_factory(self):
+        """``head`` as ``factory(width, out_features)`` (None: the default heads)."""
+        head = getattr(self, "head", None)
+        params = self._nested_params("head__")
+        if params:
+            if head is None or isinstance(head, torch.nn.Module):
+                raise ValueError(
+                    f"head__{next(iter(params))} needs head= to be a module class "
+                    "(or factory) that takes it; the default heads are set with "
+                    "head_layer_sizes"
+                )
+            head = head(**params)  # one head, copied for each (sizes checked)
+        if head is None or not isinstance(head, torch.nn.Module):
+            return head
+        return partial(_head_copy, head)
+
+    def _build_student(self, n_heads, seed):
+        with seeded(seed, self.device_):
+            try:
+                return MultiHeadStudent(
+                    n_heads,
+                    self._student_in_size(),
+                    self._n_outputs(),
+                    task=self.task_,
+                    core_layer_sizes=self.core_layer_sizes_,
+                    head_layer_sizes=self.head_layer_sizes_,
+                    activation=self.activation,
+                    dropout=self.dropout,
+                    core=self._core_module(),
+                    head=self._head_factory(),
+                )
+            except ValueError as exc:
+                raise ValueError(f"{type(self).__name__}'s student: {exc}") from None
+
+    def _student_net(self, module, criterion, valid, seed, diversity=None):
+        diversity = self._diversity() if diversity is None else diversity
+        width = max(
+            (module.core_width, *self.core_layer_sizes_, *self.head_layer_sizes_)
+        )
+        sample = getattr(self, "student_input_shape_", None) or (1,)
+        core = 0
+        if getattr(self, "core", None) is not None or len(sample) > 1:
+            # A core of the user's (a CNN on images) runs once per row, with
+            # activations that follow the input's size.
+            core = ACTIVATIONS_PER_INPUT * int(np.prod(sample))
+        return self._make_net(
+            module,
+            criterion,
+            valid_data=valid,
+            seed=seed,
+            predict_batch_size=predict_batch_rows(module.n_heads, width, shared=core),
+            extra_ratio=self.extra_ratio,
+            extra_callbacks=self._schedules(criterion, diversity),
+            diversity=diversity,
+        )
+
+    def _diversity(self) -> float:
+        """The weight of the penalty on the heads' weights (Hydra+'s lambda)."""
+        return 0.0
+
+    def _schedules(self, criterion, diversity) -> list:
+        """``(name, CriterionSchedule)`` callbacks of the loss (none by default)."""
+        return []
+
+    def _build_net(self, valid, seed):
+        """The untrained student net of the fitted architecture (for loading)."""
+        # A fitted student knows its heads (Hydra interrupted in its first
+        # stage keeps 1 head, whatever n_heads says).
+        n_heads = getattr(self, "n_heads_", None) or self._n_heads()
+        module = self._build_student(n_heads, seed)
+        return self._student_net(module, self._criterion(), valid, seed)
+
+    def _fit_student(self, train, valid, seed):
+        module = self._build_student(self._n_heads(), seed)
+        net = self._student_net(module, self._criterion(), valid, seed)
+        self._fit_net(net, train, seed)
+
+    def _planned_heads(self) -> int:
+        """Heads the student will have (as ``_n_heads``, without its warning)."""
+        return 1
+
+    def _resolve_sizes(self) -> None:
+        """``core_layer_sizes_`` and ``head_layer_sizes_``, None following the teacher.
+
+        Needs the fitted teacher and the student's input size; see
+        :mod:`skdistill.distill._sizes`.
+        """
+        custom_core = getattr(self, "core", None) is not None
+        core, head = resolve_sizes(
+            self.core_layer_sizes,
+            self.head_layer_sizes,
+            # A core of the user's: its parameters cannot be budgeted before
+            # it is built, and default heads keep their full width.
+            teacher=None if custom_core else getattr(self, "teacher_", None),
+            n_heads=self._planned_heads(),
+            in_features=self.n_student_features_,
+            n_raw=n_raw_outputs(self.task_, self._n_outputs()),
+        )
+        self.core_layer_sizes_ = () if custom_core else core
+        self.head_layer_sizes_ = head
+
+    def _check_params(self):
+        """What the constraints cannot say: the entries of the size sequences."""
+        for name in ("core_layer_sizes", "head_layer_sizes"):
+            if getattr(self, name) is not None:
+                _check_sizes(name, getattr(self, name))
