@@ -51,7 +51,7 @@ _COMMON_PARAMS_DOC = """
     weight_decay : float, default=0.0
     optimizer : str or torch.optim.Optimizer class, default="adam"
         ``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"`` or a class. Fused
-        Adam is used on CUDA.
+        Adam (one kernel per step) is used on CUDA and on the CPU.
     validation_fraction : float, default=0.1
         Fraction of the training rows held out (stratified for classifiers);
         its loss is recorded as ``valid_loss`` in ``history_``. 0 trains on
