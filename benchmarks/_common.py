@@ -29,6 +29,18 @@ def machine() -> str:
     return "; ".join(parts)
 
 
+def load_note() -> str:
+    """The machine's load when the run started: other jobs skew wall times."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - not on every platform
+        return ""
+    return (
+        f"Load average {load:.1f} on {os.cpu_count()} cores when the run "
+        "started (other jobs were running where it exceeds the core count)."
+    )
+
+
 def markdown_table(headers, rows) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -555,6 +555,7 @@ class NeuralEstimatorMixin:
             callbacks=[*extra_callbacks, *self._callbacks(valid_data is not None)],
             verbose=int(self.verbose),
             device=device,
+            compile=bool(getattr(self, "compile", False)),
             **kwargs,
         )
 

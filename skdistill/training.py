@@ -536,10 +536,28 @@ class StackedNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return self.criterion_(y_pred, y_true, net=self)
 
+    def torch_compile(self, module, name):
+        # skorch would replace ``module_`` by its compiled wrapper (its
+        # state_dict keys prefixed, pickled with the compiled graph); ours
+        # stay the plain modules, and only training steps run compiled
+        # (see ``_compiled_module``).
+        return module
+
+    def _compiled_module(self):
+        """``module_`` under ``torch.compile``, made once per module."""
+        cached = self.__dict__.get("_compiled")
+        if cached is None or cached[0] is not self.module_:
+            compiled = torch.compile(self.module_, **self.get_params_for("compile"))
+            cached = self._compiled = (self.module_, compiled)
+        return cached[1]
+
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        y_pred = self.infer(Xi, **fit_params)
+        if self.compile and isinstance(Xi, torch.Tensor) and not fit_params:
+            y_pred = self._compiled_module()(Xi)
+        else:
+            y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         (loss * self.loss_scale if self.loss_scale != 1.0 else loss).backward()
         return {"loss": loss, "y_pred": y_pred}
@@ -568,6 +586,7 @@ class StackedNet(NeuralNet):
     # pickle cannot map to the CPU. They are stored as a reference instead.
     def __getstate__(self):
         state = super().__getstate__()
+        state.pop("_compiled", None)  # rebuilt on the next training step
         for name in ("module", "criterion"):
             fitted = self.__dict__.get(name + "_")
             if fitted is not None and state.get(name) is fitted:
