@@ -87,8 +87,8 @@ _COMMON_PARAMS_DOC = """
     device_data : bool or "auto", default="auto"
         Where the training data lives. True: on the device, once (the fast
         path; batches are device slices). False: in host memory, each batch
-        gathered there and moved to the device, for data larger than the
-        GPU's memory. ``"auto"``: on the device unless, on CUDA, the data
+        gathered there (into pinned memory, for CUDA) and copied to the
+        device without blocking, for data larger than the GPU's memory. ``"auto"``: on the device unless, on CUDA, the data
         would fill more than half of its free memory (the switch is logged to
         the ``"skdistill"`` logger). On CPU the three are the same.
     accelerator : accelerate.Accelerator, default=None
