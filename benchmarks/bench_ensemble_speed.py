@@ -184,8 +184,16 @@ def main(argv=None):
         action="store_true",
         help="add ours with compile=True (torch.compile; a minute or more per N)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads (default: torch's own choice)",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.rows, args.members, args.seq_members, args.repeats = 1024, [2, 4], 1, 1
     headers = ["N", "ours"]
@@ -214,7 +222,7 @@ def main(argv=None):
         f"Member-samples per second, MLP {N_FEATURES}-256-256-{N_CLASSES}, batch "
         f"{BATCH}, {args.rows:,} rows, {args.epochs} epoch(s), device `{args.device}`, "
         f"median of {args.repeats} round-robin repeats. "
-        f"Measured on: {where}. {load}\n\n{table}\n"
+        f"Measured on: {where}, {torch.get_num_threads()} torch thread(s). {load}\n\n{table}\n"
     )
     print(text)
     if not (args.quick or args.no_write):

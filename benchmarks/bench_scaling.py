@@ -167,8 +167,16 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=10, help="members of the rows sweep")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads (default: torch's own choice)",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.rows, args.members, args.member_rows = [1_000, 4_000], [2, 4], 2_000
         args.n, args.repeats = 4, 1
@@ -195,7 +203,7 @@ def main(argv=None):
         f"are the median of {args.repeats} fits (1 fit at 1M rows or more). "
         "RSS growth: the fit's peak resident set above the resident set before "
         "it; Python/numpy peak: tracemalloc (torch's CPU buffers are not "
-        f"traced). Measured on: {where}. {load}\n\n"
+        f"traced). Measured on: {where}, {torch.get_num_threads()} torch thread(s). {load}\n\n"
         f"{markdown_table(headers, table)}\n\n"
         f"Log-log slopes (measured exponents): rows at N={args.n}: "
         f"{exponents(by_rows, args.device)}; members at "
