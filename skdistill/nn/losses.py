@@ -436,10 +436,13 @@ def hydra_correctness(
         return member_cross_entropy(student_logits, y)
     if labelled is not None:
         y = torch.where(labelled, y, torch.zeros_like(y))
-    batch, n, _ = student_logits.shape
+    batch, n, k = student_logits.shape
+    # Classes last, as in member_cross_entropy (a gradient bmm reads in place).
     ce = F.cross_entropy(
-        student_logits.transpose(1, 2), _member_labels(y, batch, n), reduction="none"
-    )
+        student_logits.reshape(batch * n, k),
+        _member_labels(y, batch, n).reshape(-1),
+        reduction="none",
+    ).view(batch, n)
     return _masked_mean(ce.mean(dim=1), labelled, sample_weight)
 
 
