@@ -83,15 +83,16 @@ def estimator(n_members, epochs, device):
     )  # fmt: skip
 
 
-def measure_fit(X, y, n_members, epochs, device, repeats):
+def measure_fit(X, y, n_members, epochs, device, repeats, clock="wall"):
     """(seconds per epoch, RSS growth MiB, tracemalloc peak MiB, CUDA peak MiB)."""
+    now = time.process_time if clock == "cpu" else time.perf_counter
     times = []
     for _ in range(repeats):
         sync(device)
-        t0 = time.perf_counter()
+        t0 = now()
         estimator(n_members, epochs, device).fit(X, y)
         sync(device)
-        times.append((time.perf_counter() - t0) / epochs)
+        times.append((now() - t0) / epochs)
     # Memory on a fit of its own: tracemalloc slows Python down.
     cuda = torch.device(device).type == "cuda"
     if cuda:
@@ -117,13 +118,15 @@ def slope(xs, ys) -> float:
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
 
-def run(rows_list, members_list, rows_fixed, n_fixed, epochs, device, repeats):
+def run(rows_list, members_list, rows_fixed, n_fixed, epochs, device, repeats, clock):
     estimator(2, 1, device).fit(*make_data(512))  # warm-up: thread pools, allocator
     table, by_rows, by_members = [], [], []
 
     def record(sweep, n_rows, n_members, X, y):
         reps = 1 if n_rows >= 1_000_000 else repeats
-        t, rss, py, cuda_peak = measure_fit(X, y, n_members, epochs, device, reps)
+        t, rss, py, cuda_peak = measure_fit(
+            X, y, n_members, epochs, device, reps, clock
+        )
         row = [
             sweep, f"{n_rows:,}", n_members, f"{t:.3f}",
             f"{n_members * n_rows / t / 1e3:,.0f}k", f"{rss:,.0f}", f"{py:,.1f}",
@@ -173,6 +176,12 @@ def main(argv=None):
         default=None,
         help="torch.set_num_threads (default: torch's own choice)",
     )
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: process CPU time (for one thread on a shared CPU)",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     if args.threads:
@@ -189,6 +198,7 @@ def main(argv=None):
         args.epochs,
         args.device,
         args.repeats,
+        args.clock,
     )
     headers = [
         "sweep", "rows", "N", "s / epoch", "member-samples/s", "RSS growth MiB",
@@ -200,7 +210,8 @@ def main(argv=None):
         f"{'-'.join(map(str, HIDDEN))}-{N_CLASSES}, batch {BATCH}, "
         f"{args.epochs} epoch(s) per fit, every row trained on (no validation "
         f"split, no early stopping), device `{args.device}`; seconds per epoch "
-        f"are the median of {args.repeats} fits (1 fit at 1M rows or more). "
+        f"are the median of {args.repeats} fits (1 fit at 1M rows or more), "
+        f"{'process CPU' if args.clock == 'cpu' else 'wall'} time. "
         "RSS growth: the fit's peak resident set above the resident set before "
         "it; Python/numpy peak: tracemalloc (torch's CPU buffers are not "
         f"traced). Measured on: {where}, {torch.get_num_threads()} torch thread(s). {load}\n\n"
