@@ -10,7 +10,8 @@ Reported per fit: seconds per epoch (the whole ``fit``: input checks, the
 move to the device, the skorch loop, divided by the epochs; median of
 ``--repeats`` fits, one fit at 1M rows or more); the peak memory the fit
 added: on the CPU the growth of the resident set (``VmHWM``, the
-high-water mark, reset before each fit through ``/proc/self/clear_refs``;
+high-water mark, reset before each fit through ``/proc/self/clear_refs``,
+after handing freed heap memory back to the OS with ``malloc_trim``;
 where that cannot be reset, the growth of ``ru_maxrss``, which only shows
 growth past earlier fits) and the peak of Python/numpy allocations
 (``tracemalloc``; torch's CPU buffers are not traced); on CUDA torch's peak
@@ -26,6 +27,8 @@ linear in N).
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import resource
 import sys
 import time
@@ -70,6 +73,16 @@ def _reset_peak_rss() -> bool:
     return _status_kib("VmHWM") is not None
 
 
+def _trim_heap() -> None:
+    """Hand freed heap memory back to the OS (glibc), so that a fit's
+    allocations show as growth of the resident set, not as reuse of memory
+    an earlier fit freed."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _max_rss_mib() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / MiB if sys.platform == "darwin" else rss / 1024
@@ -99,6 +112,8 @@ def measure_fit(X, y, n_members, epochs, device, repeats, clock="wall"):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         base_cuda = torch.cuda.memory_allocated()
+    gc.collect()
+    _trim_heap()
     hwm = _reset_peak_rss()
     rss_before = _status_kib("VmRSS") / 1024 if hwm else _max_rss_mib()
     tracemalloc.start()
