@@ -22,6 +22,11 @@ members and reported as a rate.
 
     python benchmarks/bench_ensemble_speed.py            # full run, updates RESULTS.md
     python benchmarks/bench_ensemble_speed.py --quick    # CI smoke, prints only
+
+On a CPU shared with other jobs, wall-clock ratios swing widely with two or
+more threads; the RESULTS.md table was measured with
+
+    python benchmarks/bench_ensemble_speed.py --compile --epochs 1 --threads 1 --clock cpu
 """
 
 from __future__ import annotations

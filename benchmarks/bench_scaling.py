@@ -22,6 +22,7 @@ linear in N).
 
     python benchmarks/bench_scaling.py            # full run, updates RESULTS.md
     python benchmarks/bench_scaling.py --quick    # CI smoke (< 30 s), prints only
+    python benchmarks/bench_scaling.py --threads 1 --clock cpu  # RESULTS.md's run
 """
 
 from __future__ import annotations
