@@ -21,7 +21,7 @@ exponent (1 is linear; members trained at once should cost no more than
 linear in N).
 
     python benchmarks/bench_scaling.py            # full run, updates RESULTS.md
-    python benchmarks/bench_scaling.py --quick    # CI smoke (< 30 s), prints only
+    python benchmarks/bench_scaling.py --quick    # CI smoke (8 s of CPU), prints only
     python benchmarks/bench_scaling.py --threads 1 --clock cpu  # RESULTS.md's run
 """
 
