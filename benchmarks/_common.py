@@ -29,6 +29,18 @@ def machine() -> str:
     return "; ".join(parts)
 
 
+def load_note() -> str:
+    """The machine's load when the run started: other jobs skew wall times."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - not on every platform
+        return ""
+    return (
+        f"Load average {load:.1f} on {os.cpu_count()} cores when the run "
+        "started (other jobs were running where it exceeds the core count)."
+    )
+
+
 def markdown_table(headers, rows) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -54,13 +66,20 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def timed(fn, device: str, repeats: int = 1) -> float:
-    """Best wall time of ``repeats`` calls, with the device synchronised."""
+def timed(fn, device: str, repeats: int = 1, clock: str = "wall") -> float:
+    """Best time of ``repeats`` calls, with the device synchronised.
+
+    ``clock="cpu"`` measures the process's CPU time instead of wall time:
+    on a CPU shared with other jobs, and with one torch thread, it is what
+    the call cost, whatever the other jobs took meanwhile (time spent in
+    other processes, such as torch.compile's compile workers, is not in it).
+    """
+    now = time.process_time if clock == "cpu" else time.perf_counter
     best = float("inf")
     for _ in range(repeats):
         sync(device)
-        t0 = time.perf_counter()
+        t0 = now()
         fn()
         sync(device)
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, now() - t0)
     return best

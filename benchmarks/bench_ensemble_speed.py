@@ -2,10 +2,19 @@
 
 Member-samples per second (members x rows x epochs / seconds) for:
 
-* ours: ``EnsembleClassifier.fit`` (validation, device transfer, skorch loop);
+* ours: ``EnsembleClassifier.fit`` (input checks, device transfer, the
+  skorch loop with its callbacks and history), on every row for a fixed
+  number of epochs (``early_stopping=False, validation_fraction=0``), so it
+  does exactly the work the loops below do;
+* ours, ``compile=True``: the same, training through ``torch.compile``; its
+  rate is the steady state (the compilation is paid by a first fit per N,
+  reported apart as the start-up cost);
 * (a) one skorch ``NeuralNetClassifier`` per member, trained one after another;
 * (b) a plain PyTorch loop per member, data already on the device;
-* (c) a bare vectorised loop: the same stacked module and Adam, no skorch.
+* (c) a bare vectorised loop: the same stacked module, torch's default Adam
+  (per-tensor on the CPU, fused on CUDA), no skorch;
+* (d) the same bare loop with fused Adam, the optimiser ours uses: ours / (d)
+  is the cost of the estimator and skorch alone.
 
 All in the same run, as ratios. (a) and (b) train members one after another,
 so their rate does not depend on N; they are timed on at most ``--seq-members``
@@ -13,6 +22,11 @@ members and reported as a rate.
 
     python benchmarks/bench_ensemble_speed.py            # full run, updates RESULTS.md
     python benchmarks/bench_ensemble_speed.py --quick    # CI smoke, prints only
+
+On a CPU shared with other jobs, wall-clock ratios swing widely with two or
+more threads; the RESULTS.md table was measured with
+
+    python benchmarks/bench_ensemble_speed.py --compile --epochs 1 --threads 1 --clock cpu
 """
 
 from __future__ import annotations
@@ -22,7 +36,7 @@ from functools import partial
 
 import numpy as np
 import torch
-from _common import machine, markdown_table, timed, update_results
+from _common import load_note, machine, markdown_table, timed, update_results
 from skorch import NeuralNetClassifier
 from torch import nn
 from torch.nn import functional as F
@@ -54,14 +68,17 @@ def make_data(n_rows, seed=0):
     return X, y.astype(np.int64)
 
 
-def adam(params, device):
-    return torch.optim.Adam(params, lr=LR, fused=torch.device(device).type == "cuda")
+def adam(params, device, fused=None):
+    if fused is None:  # torch's default: fused only where we always asked for it
+        fused = torch.device(device).type == "cuda"
+    return torch.optim.Adam(params, lr=LR, fused=fused)
 
 
-def ours(X, y, n_members, epochs, device):
+def ours(X, y, n_members, epochs, device, compile=False):
     EnsembleClassifier(
         n_members=n_members, hidden_layer_sizes=HIDDEN, batch_size=BATCH, lr=LR,
-        max_epochs=epochs, device=device, random_state=0,
+        max_epochs=epochs, device=device, random_state=0, early_stopping=False,
+        validation_fraction=0, compile=compile,
     ).fit(X, y)  # fmt: skip
 
 
@@ -89,10 +106,10 @@ def plain_loop(Xd, yd, n_members, epochs, device):
                 opt.step()
 
 
-def bare_vectorised(Xd, yd, n_members, epochs, device):
+def bare_vectorised(Xd, yd, n_members, epochs, device, fused=None):
     n = len(Xd)
     model = StackedMLP(n_members, N_FEATURES, HIDDEN, N_CLASSES).to(device)
-    opt = adam(model.parameters(), device)
+    opt = adam(model.parameters(), device, fused)
     for _ in range(epochs):
         order = torch.rand(n_members, n, device=device).argsort(dim=1).T
         for s in range(0, n, BATCH):
@@ -104,7 +121,9 @@ def bare_vectorised(Xd, yd, n_members, epochs, device):
             opt.step()
 
 
-def run(n_rows, members, epochs, seq_members, device, repeats=1):
+def run(
+    n_rows, members, epochs, seq_members, device, repeats=1, compile=False, clock="wall"
+):
     X, y = make_data(n_rows)
     Xd, yd = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
     # Warm-up: first calls pay for allocations, thread pools, CUDA context.
@@ -118,23 +137,44 @@ def run(n_rows, members, epochs, seq_members, device, repeats=1):
     for n_members in members:
         seq = min(n_members, seq_members)
         work = n_rows * epochs
-        calls = [
-            partial(ours, X, y, n_members, epochs, device),
-            partial(skorch_sequential, X, y, seq, epochs, device),
-            partial(plain_loop, Xd, yd, seq, epochs, device),
-            partial(bare_vectorised, Xd, yd, n_members, epochs, device),
-        ]
+        calls = {
+            "ours": partial(ours, X, y, n_members, epochs, device),
+            "a": partial(skorch_sequential, X, y, seq, epochs, device),
+            "b": partial(plain_loop, Xd, yd, seq, epochs, device),
+            "c": partial(bare_vectorised, Xd, yd, n_members, epochs, device),
+            "d": partial(bare_vectorised, Xd, yd, n_members, epochs, device, True),
+        }
+        startup = None
+        if compile:
+            calls["compiled"] = partial(ours, X, y, n_members, epochs, device, True)
+            # The first compiled fit at this N compiles (shapes depend on N);
+            # later fits reuse the compiled graphs.
+            startup = timed(calls["compiled"], device)  # wall: compile workers
         # Round-robin repeats, median per method: drift in the machine's load
         # hits every method alike instead of whichever ran during it.
-        times = [[timed(call, device) for call in calls] for _ in range(repeats)]
-        t_ours, t_a, t_b, t_c = np.median(np.array(times), axis=0)
-        r_ours, r_a = n_members * work / t_ours, seq * work / t_a
-        r_b, r_c = seq * work / t_b, n_members * work / t_c
-        rows.append([
-            n_members, f"{r_ours / 1e3:,.0f}k", f"{r_a / 1e3:,.0f}k",
-            f"{r_b / 1e3:,.0f}k", f"{r_c / 1e3:,.0f}k",
-            f"{r_ours / r_a:.1f}x", f"{r_ours / r_b:.1f}x", f"{r_ours / r_c:.2f}x",
-        ])  # fmt: skip
+        times = [
+            [timed(call, device, clock=clock) for call in calls.values()]
+            for _ in range(repeats)
+        ]
+        t = dict(zip(calls, np.median(np.array(times), axis=0)))
+        members_of = {"a": seq, "b": seq}
+        rate = {k: members_of.get(k, n_members) * work / v for k, v in t.items()}
+
+        def k(r):
+            return f"{r / 1e3:,.0f}k"
+
+        row = [n_members, k(rate["ours"])]
+        if compile:
+            # Start-up: the first fit's wall time less a compiled fit's time.
+            row += [k(rate["compiled"]), f"{startup - t['compiled']:.0f} s"]
+        row += [
+            k(rate["a"]), k(rate["b"]), k(rate["c"]), k(rate["d"]),
+            f"{rate['ours'] / rate['a']:.1f}x", f"{rate['ours'] / rate['b']:.1f}x",
+            f"{rate['ours'] / rate['c']:.2f}x", f"{rate['ours'] / rate['d']:.2f}x",
+        ]  # fmt: skip
+        if compile:
+            row.append(f"{rate['compiled'] / rate['ours']:.2f}x")
+        rows.append(row)
         print(rows[-1], flush=True)
     return rows
 
@@ -148,14 +188,40 @@ def main(argv=None):
     parser.add_argument("--members", type=int, nargs="+", default=[5, 10, 50])
     parser.add_argument("--seq-members", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="add ours with compile=True (torch.compile; a minute or more per N)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads (default: torch's own choice)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: process CPU time (for one thread on a shared CPU)",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.rows, args.members, args.seq_members, args.repeats = 1024, [2, 4], 1, 1
-    headers = [
-        "N", "ours", "(a) skorch, one by one", "(b) plain loop", "(c) bare vectorised",
-        "ours / (a)", "ours / (b)", "ours / (c)",
+    headers = ["N", "ours"]
+    if args.compile:
+        headers += ["ours, compile=True", "compile start-up"]
+    headers += [
+        "(a) skorch, one by one", "(b) plain loop", "(c) bare vectorised",
+        "(d) bare vectorised, fused Adam",
+        "ours / (a)", "ours / (b)", "ours / (c)", "ours / (d)",
     ]  # fmt: skip
+    if args.compile:
+        headers.append("compiled / ours")
+    load = load_note()
     rows = run(
         args.rows,
         args.members,
@@ -163,14 +229,17 @@ def main(argv=None):
         args.seq_members,
         args.device,
         args.repeats,
+        args.compile,
+        args.clock,
     )
     table = markdown_table(headers, rows)
     where = machine() if args.device == "cpu" else f"{machine()} (device {args.device})"
     text = (
         f"Member-samples per second, MLP {N_FEATURES}-256-256-{N_CLASSES}, batch "
         f"{BATCH}, {args.rows:,} rows, {args.epochs} epoch(s), device `{args.device}`, "
-        f"median of {args.repeats} round-robin repeats. "
-        f"Measured on: {where}.\n\n{table}\n"
+        f"median of {args.repeats} round-robin repeats, "
+        f"{'process CPU' if args.clock == 'cpu' else 'wall'} time. "
+        f"Measured on: {where}, {torch.get_num_threads()} torch thread(s). {load}\n\n{table}\n"
     )
     print(text)
     if not (args.quick or args.no_write):

@@ -10,7 +10,9 @@
 #
 # The speed benchmark compares, in one run: skdistill's vectorised ensemble,
 # a bare vectorised PyTorch loop, and skorch one net per member, at N = 10
-# and 50 members (ratios measured side by side; see benchmarks/RESULTS.md).
+# and 50 members (ratios measured side by side; see benchmarks/RESULTS.md);
+# the scaling benchmark then fits 10k to 1M rows and 5 to 100 members, one
+# epoch each (1M rows: 3,907 steps; not yet timed on a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +41,7 @@ if [ "$quick" = 1 ]; then
     "$python" -m pytest -q -m cuda -p no:cacheprovider tests/ || [ $? = 5 ]
     "$python" benchmarks/bench_ensemble_speed.py --quick --device "$device" --no-write
     "$python" benchmarks/bench_large_data.py --quick --device "$device" --no-write
+    "$python" benchmarks/bench_scaling.py --quick --device "$device" --no-write
     exit 0
 fi
 
@@ -60,5 +63,10 @@ echo "-- speed: ours vs bare loop vs skorch per member, N = 10 and 50"
 echo "-- data path: device-resident vs streamed from host memory"
 "$python" benchmarks/bench_large_data.py --device cuda
 
+echo "-- scaling: time per epoch and peak CUDA memory as rows and members grow"
+"$python" benchmarks/bench_scaling.py --device cuda --rows 10000 100000 1000000 \
+    --members 5 10 20 50 100 --member-rows 20000 --repeats 1
+
 echo "== cuda_check done in $((SECONDS - start)) s on $gpu"
-echo "   tables: benchmarks/RESULTS.md, sections ensemble_speed_cuda and large_data_cuda"
+echo "   tables: benchmarks/RESULTS.md, sections ensemble_speed_cuda, large_data_cuda"
+echo "   and scaling_cuda"

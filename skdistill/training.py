@@ -116,12 +116,33 @@ class TensorData(torch.utils.data.Dataset):
         return self._take(index)
 
 
-def _to(obj, device, dtype=None):
+def _to(obj, device, dtype=None, pin=False):
+    """``obj`` (a tensor, a tuple of them or None) on ``device``, asynchronously.
+
+    With ``pin``, a host tensor that is not in page-locked memory is copied
+    there first: only a copy from pinned memory runs asynchronously to CUDA
+    (``non_blocking`` from pageable memory waits for the copy).
+    """
     if obj is None:
         return None
     if isinstance(obj, tuple):
-        return tuple(t.to(device, dtype, non_blocking=True) for t in obj)
+        return tuple(_to(t, device, dtype, pin) for t in obj)
+    if pin and not obj.is_pinned():
+        obj = obj.pin_memory()
     return obj.to(device, dtype, non_blocking=True)
+
+
+def _gather(t: torch.Tensor, rows: torch.Tensor, pin: bool) -> torch.Tensor:
+    """``t[rows]``; with ``pin``, gathered straight into page-locked memory.
+
+    Pinned blocks come from torch's caching host allocator, which keeps a
+    block until the asynchronous copy that reads it has finished.
+    """
+    if not pin:
+        return t[rows]
+    out = torch.empty((rows.numel(), *t.shape[1:]), dtype=t.dtype, pin_memory=True)
+    torch.index_select(t, 0, rows.reshape(-1), out=out)
+    return out.view(*rows.shape, *t.shape[1:])
 
 
 class BatchIterator:
@@ -186,6 +207,13 @@ class BatchIterator:
         self.num_processes = max(1, int(num_processes))
         self.process_index = int(process_index)
         self._data_device = dataset.X.device
+        # Data in host memory, batches for a CUDA device: every batch is
+        # gathered into pinned memory and copied without blocking the host.
+        self._pin = (
+            self._data_device.type == "cpu"
+            and torch.device(device).type == "cuda"
+            and torch.cuda.is_available()
+        )
         self._generator = torch.Generator(device=self._data_device)
         self._generator.manual_seed(int(seed))
 
@@ -255,8 +283,23 @@ class BatchIterator:
                         pad = torch.arange(n_proc, device=rows.device) % len(rows)
                         rows = rows[pad]
                     rows = rows[self.process_index :: n_proc]
-                X, y = self.dataset._take(rows)
-            yield _to(X, self.device, self.dtype), _to(y, self.device)
+                X, y = self._take(rows)
+            yield self._batch(X, y)
+
+    def _take(self, rows):
+        """The dataset's ``X`` and targets at ``rows`` (pinned where they travel)."""
+        if not self._pin:
+            return self.dataset._take(rows)
+        X, y = self.dataset.X, self.dataset.y
+        if isinstance(y, tuple):
+            return _gather(X, rows, True), tuple(_gather(t, rows, True) for t in y)
+        return _gather(X, rows, True), None if y is None else _gather(y, rows, True)
+
+    def _batch(self, X, y):
+        return (
+            _to(X, self.device, self.dtype, self._pin),
+            _to(y, self.device, pin=self._pin),
+        )
 
     def _iter_with_extra(self, order, n):
         extra = self._extra_order()
@@ -274,8 +317,8 @@ class BatchIterator:
                 if len(rows) < n_proc:
                     rows = rows[torch.arange(n_proc, device=rows.device) % len(rows)]
                 rows = rows[self.process_index :: n_proc]
-            X, y = self.dataset._take(rows)
-            yield _to(X, self.device, self.dtype), _to(y, self.device)
+            X, y = self._take(rows)
+            yield self._batch(X, y)
 
 
 def _slice(y, start, stop):
@@ -642,10 +685,28 @@ class StackedNet(NeuralNet):
             loss = loss + lam * hydra_diversity(module.head_weights())
         return loss
 
+    def torch_compile(self, module, name):
+        # skorch would replace ``module_`` by its compiled wrapper (its
+        # state_dict keys prefixed, pickled with the compiled graph); ours
+        # stay the plain modules, and only training steps run compiled
+        # (see ``_compiled_module``).
+        return module
+
+    def _compiled_module(self):
+        """``module_`` under ``torch.compile``, made once per module."""
+        cached = self.__dict__.get("_compiled")
+        if cached is None or cached[0] is not self.module_:
+            compiled = torch.compile(self.module_, **self.get_params_for("compile"))
+            cached = self._compiled = (self.module_, compiled)
+        return cached[1]
+
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        y_pred = self.infer(Xi, **fit_params)
+        if self.compile and isinstance(Xi, torch.Tensor) and not fit_params:
+            y_pred = self._compiled_module()(Xi)
+        else:
+            y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         (loss * self.loss_scale if self.loss_scale != 1.0 else loss).backward()
         return {"loss": loss, "y_pred": y_pred}
@@ -674,6 +735,7 @@ class StackedNet(NeuralNet):
     # pickle cannot map to the CPU. They are stored as a reference instead.
     def __getstate__(self):
         state = super().__getstate__()
+        state.pop("_compiled", None)  # rebuilt on the next training step
         for name in ("module", "criterion"):
             fitted = self.__dict__.get(name + "_")
             if fitted is not None and state.get(name) is fitted:

@@ -246,3 +246,31 @@ def test_host_data_batches_go_to_the_device():
     assert [b[0].device.type for b in batches] == ["meta"] * 3
     assert [len(b[0]) for b in batches] == [2, 2, 1]
     assert data.X.device.type == "cpu"
+
+
+def test_host_batches_are_pinned_only_for_cuda():
+    """Pinned memory is for copies to CUDA: batches for any other device are
+    plain gathers (and a machine without CUDA never asks for pinned memory)."""
+    data = TensorData(torch.arange(20.0).reshape(10, 2), torch.arange(10))
+    for device in ("cpu", "meta"):
+        it = BatchIterator(data, 4, shuffle=True, n_members=3, device=device)
+        assert not it._pin
+        for X, y in it:
+            assert X.shape[1:] == (3, 2) and y.shape[1:] == (3,)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_host_batches_for_cuda_are_gathered_into_pinned_memory():
+    X = torch.randn(1000, 4)
+    data = TensorData(X, (torch.arange(1000), torch.rand(1000)))
+    it = BatchIterator(data, 64, shuffle=True, n_members=3, device="cuda")
+    assert it._pin
+    order = it._order()[:64]
+    Xb, (yb, wb) = it._take(order)
+    assert Xb.is_pinned() and yb.is_pinned() and wb.is_pinned()
+    torch.testing.assert_close(Xb, X[order])
+    torch.testing.assert_close(yb, data.y[0][order])
+    seen = list(it)
+    assert all(b[0].device.type == "cuda" for b in seen)
+    assert sum(len(b[0]) for b in seen) == 1000

@@ -99,3 +99,46 @@ def test_fit_and_predict_on_cuda():
     ).fit(X, y)  # fmt: skip
     assert next(ens.net_.module_.parameters()).is_cuda
     assert ens.score(X, y) > 0.8
+
+
+def _compile_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5)).astype(np.float32)
+    return X, (X[:, 0] > 0).astype(int)
+
+
+COMPILE_NET = dict(
+    n_members=3, hidden_layer_sizes=(16,), max_epochs=2, batch_size=64,
+    random_state=0, device="cpu", early_stopping=False, validation_fraction=0,
+)  # fmt: skip
+
+
+def test_compile_trains_through_a_compiled_forward_and_keeps_the_module_plain(
+    monkeypatch,
+):
+    calls = []
+
+    def fake_compile(module, **kwargs):
+        calls.append(module)
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    X, y = _compile_data()
+    est = EnsembleClassifier(compile=True, **COMPILE_NET).fit(X, y)
+    assert est.get_params()["compile"] is True
+    assert calls == [est.net_.module_]  # compiled once, for the training steps
+    assert type(est.net_.module_) is StackedEnsemble
+    assert "_compiled" not in est.net_.__getstate__()
+    plain = EnsembleClassifier(**COMPILE_NET).fit(X, y)
+    assert not plain.net_.compile
+    np.testing.assert_array_equal(est.predict_proba(X), plain.predict_proba(X))
+
+
+@pytest.mark.slow
+def test_compiled_fit_matches_the_plain_fit():
+    X, y = _compile_data()
+    compiled = EnsembleClassifier(compile=True, **COMPILE_NET).fit(X, y)
+    plain = EnsembleClassifier(**COMPILE_NET).fit(X, y)
+    np.testing.assert_allclose(
+        compiled.predict_proba(X), plain.predict_proba(X), atol=1e-5
+    )

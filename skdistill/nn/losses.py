@@ -182,11 +182,16 @@ def member_cross_entropy(
     >>> round(member_cross_entropy(logits, torch.tensor([0, 1, 0, 1])).item(), 4)
     0.6931
     """
-    batch, n, _ = logits.shape
-    y = _member_labels(y, batch, n)
+    batch, n, k = logits.shape
+    # Rows x members flattened, classes last: the gradient flows back in the
+    # layout the stacked layers' batched matmuls take. Classes in dim 1
+    # (``logits.transpose(1, 2)``) gave a gradient no ``bmm`` can read in
+    # place: a copy per layer and a loop over the members every step.
+    flat = logits.reshape(batch * n, k)
+    y = _member_labels(y, batch, n).reshape(-1)
     if sample_weight is None:
-        return F.cross_entropy(logits.transpose(1, 2), y)
-    ce = F.cross_entropy(logits.transpose(1, 2), y, reduction="none")
+        return F.cross_entropy(flat, y)
+    ce = F.cross_entropy(flat, y, reduction="none").view(batch, n)
     return _masked_mean(ce, None, _member_labels(sample_weight, batch, n))
 
 
@@ -431,10 +436,13 @@ def hydra_correctness(
         return member_cross_entropy(student_logits, y)
     if labelled is not None:
         y = torch.where(labelled, y, torch.zeros_like(y))
-    batch, n, _ = student_logits.shape
+    batch, n, k = student_logits.shape
+    # Classes last, as in member_cross_entropy (a gradient bmm reads in place).
     ce = F.cross_entropy(
-        student_logits.transpose(1, 2), _member_labels(y, batch, n), reduction="none"
-    )
+        student_logits.reshape(batch * n, k),
+        _member_labels(y, batch, n).reshape(-1),
+        reduction="none",
+    ).view(batch, n)
     return _masked_mean(ce.mean(dim=1), labelled, sample_weight)
 
 
