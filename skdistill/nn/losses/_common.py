@@ -1,0 +1,108 @@
+"""Constants and helpers shared by the loss functions."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+#: A teacher log-probability of ``-inf`` (a zero probability) becomes this value.
+LOG_PROB_FLOOR = math.log(1e-8)
+#: EnDD clamps ``z / T`` to ``[-MAX_LOG_CONCENTRATION, MAX_LOG_CONCENTRATION]``.
+MAX_LOG_CONCENTRATION = 20.0
+_LOG_2PI = math.log(2.0 * math.pi)
+_DIVERSITY_EPS = 1e-12
+
+
+# --------------------------------------------------------------------------- helpers
+def _check_temperature(temperature: float) -> None:
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}.")
+
+
+def _check_fraction(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}.")
+
+
+def _member_labels(y: torch.Tensor, batch: int, n: int) -> torch.Tensor:
+    """Broadcast ``(B,)`` labels to ``(B, n)``; ``(B, n)`` passes through."""
+    if y.dim() == 1:
+        return y.unsqueeze(1).expand(batch, n)
+    if y.dim() == 2 and y.shape == (batch, n):
+        return y
+    raise ValueError(
+        f"targets must have shape (B,) or (B, {n}) = ({batch}, {n}); "
+        f"got {tuple(y.shape)}."
+    )
+
+
+def _teacher_log_probs(teacher_logp: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Tempered member log-probabilities ``log softmax(log p / T)``.
+
+    ``log p = -inf`` (a zero probability) counts as ``LOG_PROB_FLOOR``; finite
+    values, however small, are kept (a stored teacher's logits are not floored).
+    """
+    floor = torch.full_like(teacher_logp, LOG_PROB_FLOOR)
+    logp = torch.where(torch.isneginf(teacher_logp), floor, teacher_logp)
+    return torch.log_softmax(logp / temperature, dim=-1)
+
+
+def _log_mean_probs(log_probs: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """``log mean_n p_n`` computed stably from ``log p_n`` along ``dim``."""
+    return torch.logsumexp(log_probs, dim=dim) - math.log(log_probs.shape[dim])
+
+
+def _kl_from_log(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """``KL(p || q)`` over the last axis, from log-probabilities (no reduction)."""
+    return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+
+
+def _sample_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-sample CE for ``(B, K)`` logits and ``(B,)`` labels."""
+    return F.cross_entropy(logits, y, reduction="none")
+
+
+def _masked_mean(
+    values: torch.Tensor,
+    labelled: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Weighted mean of per-sample ``values`` over the labelled rows.
+
+    ``values`` is ``(B,)``, or ``(B, N)`` for ``N`` stacked networks (each
+    column its own rows: a member's loss is normalised by its own weights,
+    then the columns are averaged). ``labelled`` (``(B,)`` bool) leaves extra
+    rows (teacher outputs but no label) out of a ground-truth term;
+    ``sample_weight`` (``(B,)`` or like ``values``) weights each row, as
+    ``sum_b w_b v_b / sum_b w_b``. Computed with weighted sums, not
+    indexing, so it never waits for the device; a batch without weight (no
+    labelled rows, say) gives 0.
+    """
+    if labelled is None and sample_weight is None:
+        return values.mean()
+    w = torch.ones_like(values) if sample_weight is None else sample_weight
+    w = w.to(values.dtype)
+    if labelled is not None:
+        w = w * labelled.to(values.dtype)
+    if values.dim() == 2 and w.dim() == 1:
+        w = w.unsqueeze(1).expand_as(values)
+    return ((values * w).sum(dim=0) / w.sum(dim=0).clamp_min(1e-12)).mean()
+
+
+def _split_gaussian(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if out.shape[-1] != 2:
+        raise ValueError(
+            "Gaussian outputs must end in an axis of size 2 (mean, variance); "
+            f"got shape {tuple(out.shape)}."
+        )
+    return out[..., 0], out[..., 1]
+
+
+def _moment_matched(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and variance of the equal-weight mixture of ``(B, N, 2)`` Gaussians."""
+    mean, var = _split_gaussian(out)
+    mix_mean = mean.mean(dim=1)
+    spread = ((mean - mix_mean.unsqueeze(1)) ** 2).mean(dim=1)
+    return mix_mean, var.mean(dim=1) + spread

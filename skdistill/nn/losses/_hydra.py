@@ -1,0 +1,394 @@
+"""Hydra and Hydra+ losses (classification and regression)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ._common import (
+    _DIVERSITY_EPS,
+    _LOG_2PI,
+    _check_fraction,
+    _check_temperature,
+    _kl_from_log,
+    _log_mean_probs,
+    _masked_mean,
+    _member_labels,
+    _moment_matched,
+    _split_gaussian,
+    _teacher_log_probs,
+)
+from ._members import member_cross_entropy, member_gaussian_nll
+
+
+# --------------------------------------------------------------------------- Hydra+
+def head_member_map(n_members: int, n_heads: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairs of (member, head) that Hydra+'s individuality term matches.
+
+    Pair ``i = 0, ..., max(N, M) - 1`` maps member ``i mod N`` to head ``i mod M``;
+    with ``N > M`` a head imitates several members, with ``N < M`` a member is
+    imitated by several heads.
+
+    Parameters
+    ----------
+    n_members : int
+        ``N``, the number of teacher members.
+    n_heads : int
+        ``M``, the number of student heads.
+
+    Returns
+    -------
+    member_idx, head_idx : LongTensor of shape (max(N, M),)
+
+    Examples
+    --------
+    >>> member_idx, head_idx = head_member_map(3, 2)
+    >>> member_idx.tolist(), head_idx.tolist()
+    ([0, 1, 2], [0, 1, 0])
+    """
+    if n_members < 1 or n_heads < 1:
+        raise ValueError(
+            f"n_members and n_heads must be >= 1, got {n_members} and {n_heads}."
+        )
+    pairs = torch.arange(max(n_members, n_heads))
+    return pairs % n_members, pairs % n_heads
+
+
+def hydra_correctness(
+    student_logits: torch.Tensor,
+    y: torch.Tensor,
+    labelled: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Hydra+ L1: every head's cross-entropy with the labels, averaged over heads.
+
+    .. math:: \\mathcal{L}_1 = \\frac{1}{M} \\sum_m \\mathrm{CE}(z_S^m, y)
+
+    Parameters
+    ----------
+    student_logits : Tensor of shape (B, M, K)
+    y : LongTensor of shape (B,)
+    labelled : BoolTensor of shape (B,), default=None
+        Rows that have a label; the others (extra rows, any label value) are
+        left out of the mean. None: every row.
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
+
+    Returns
+    -------
+    loss : scalar Tensor
+    """
+    if labelled is None and sample_weight is None:
+        return member_cross_entropy(student_logits, y)
+    if labelled is not None:
+        y = torch.where(labelled, y, torch.zeros_like(y))
+    batch, n, k = student_logits.shape
+    # Classes last, as in member_cross_entropy (a gradient bmm reads in place).
+    ce = F.cross_entropy(
+        student_logits.reshape(batch * n, k),
+        _member_labels(y, batch, n).reshape(-1),
+        reduction="none",
+    ).view(batch, n)
+    return _masked_mean(ce.mean(dim=1), labelled, sample_weight)
+
+
+def hydra_aggregation(
+    student_logits: torch.Tensor,
+    teacher_logp: torch.Tensor,
+    temperature: float = 1.0,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Hydra+ L2: KL from the teacher's mean prediction to the student's.
+
+    .. math:: \\mathcal{L}_2 = T^2\\, \\mathrm{KL}(\\bar p_T \\,\\|\\, \\bar p_S),
+        \\quad \\bar p_T = \\frac{1}{N}\\sum_n \\operatorname{softmax}(\\log p_T^n / T),
+        \\quad \\bar p_S = \\frac{1}{M}\\sum_m \\operatorname{softmax}(z_S^m / T)
+
+    Parameters
+    ----------
+    student_logits : Tensor of shape (B, M, K)
+    teacher_logp : Tensor of shape (B, N, K)
+        Teacher member log-probabilities.
+    temperature : float, default=1.0
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
+
+    Returns
+    -------
+    loss : scalar Tensor
+    """
+    _check_temperature(temperature)
+    log_pt = _log_mean_probs(_teacher_log_probs(teacher_logp, temperature))
+    log_ps = _log_mean_probs(torch.log_softmax(student_logits / temperature, dim=-1))
+    kl = _kl_from_log(log_pt, log_ps)
+    return temperature**2 * _masked_mean(kl, None, sample_weight)
+
+
+def hydra_individuality(
+    student_logits: torch.Tensor,
+    teacher_logp: torch.Tensor,
+    temperature: float = 3.0,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Hydra+ L3: each head imitates its mapped member(s) at temperature ``T``.
+
+    .. math:: \\mathcal{L}_3 = \\frac{T^2}{P} \\sum_{i=0}^{P-1}
+        \\mathrm{KL}\\big(p_T^{i \\bmod N} \\,\\|\\, p_S^{i \\bmod M}\\big),
+        \\qquad P = \\max(N, M)
+
+    i.e. a *mean* over the :func:`head_member_map` pairs (DESIGN's
+    ``(T^2/K) sum_i`` with ``K`` the number of pairs), then over the batch.
+
+    Parameters
+    ----------
+    student_logits : Tensor of shape (B, M, K)
+    teacher_logp : Tensor of shape (B, N, K)
+        Teacher member log-probabilities.
+    temperature : float, default=3.0
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
+
+    Returns
+    -------
+    loss : scalar Tensor
+    """
+    _check_temperature(temperature)
+    member_idx, head_idx = head_member_map(
+        teacher_logp.shape[1], student_logits.shape[1]
+    )
+    member_idx = member_idx.to(teacher_logp.device)
+    head_idx = head_idx.to(student_logits.device)
+    log_pt = _teacher_log_probs(teacher_logp, temperature)[:, member_idx]
+    log_ps = torch.log_softmax(student_logits / temperature, dim=-1)[:, head_idx]
+    kl = _kl_from_log(log_pt, log_ps).mean(dim=1)
+    return temperature**2 * _masked_mean(kl, None, sample_weight)
+
+
+def hydra_diversity(head_weights: list[torch.Tensor]) -> torch.Tensor:
+    """Hydra+ L4: how aligned the heads' weight vectors are (lower = more diverse).
+
+    For every head layer ``l`` with weights ``W_l`` of shape ``(M, in, out)``,
+    head ``m``'s incoming weight vector of unit ``r`` is ``theta_{m,l,r} =
+    W_l[m, :, r]``. Each head is compared with every other head, unit by
+    unit, and only alignment is penalised:
+
+    .. math:: \\mathcal{L}_4 = \\sum_l \\sum_r \\sum_m \\frac{1}{M - 1}
+        \\sum_{m' \\ne m} \\max\\big(0, \\cos(\\theta_{m,l,r},
+        \\theta_{m',l,r})\\big)
+
+    with ``cos(a, b) = a.b / sqrt((|a|^2 + eps)(|b|^2 + eps))``, ``eps =
+    1e-12``. Identical heads give ``M`` per unit, as the Hydra+ reference's
+    ``sum_m (1 + cos(mean, theta_m)) / 2`` does, so its weights ``lambda``
+    carry over; unlike it, the term cannot be lowered by heads that cancel
+    out (a mean of zero) or by one head's norm outgrowing the others: cosine
+    ignores norms, and opposed heads earn no more than orthogonal ones. The
+    floor, 0, is reached by heads whose units are pairwise orthogonal, which
+    any ``in >= M`` allows. A single head gives 0.
+
+    Parameters
+    ----------
+    head_weights : list of Tensor, each of shape (M, in, out)
+        The stacked weights of every head layer (never the shared core).
+
+    Returns
+    -------
+    loss : scalar Tensor
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.randn(1, 4, 3).expand(2, 4, 3)  # two identical heads, 3 units
+    >>> round(hydra_diversity([w]).item(), 5)
+    6.0
+    >>> eye = torch.eye(2).reshape(2, 2, 1)  # two orthogonal heads, 1 unit
+    >>> hydra_diversity([eye]).item()
+    0.0
+    """
+    if len(head_weights) == 0:
+        raise ValueError("hydra_diversity needs at least one head layer.")
+    total = head_weights[0].new_zeros(())
+    for weight in head_weights:
+        if weight.dim() != 3:
+            raise ValueError(
+                "each head weight must have shape (M, in, out); "
+                f"got {tuple(weight.shape)}."
+            )
+        n_heads = weight.shape[0]
+        if n_heads < 2:
+            continue
+        units = weight.permute(2, 0, 1)  # (out, M, in)
+        norms = (units.pow(2).sum(dim=-1, keepdim=True) + _DIVERSITY_EPS).sqrt()
+        unit_dirs = units / norms
+        cos = unit_dirs @ unit_dirs.transpose(1, 2)  # (out, M, M)
+        off_diagonal = ~torch.eye(n_heads, dtype=torch.bool, device=weight.device)
+        total = total + cos.clamp_min(0.0)[:, off_diagonal].sum() / (n_heads - 1)
+    return total
+
+
+def diversity_weight(
+    epoch: int,
+    max_epochs: int,
+    diversity: float,
+    warmup: float,
+    start: float = 0.0,
+) -> float:
+    """Weight ``lambda`` of the diversity term at a given epoch.
+
+    Zero for the first ``start`` fraction of the epochs, then a linear ramp
+    to ``diversity`` over the next ``warmup`` fraction, then constant (the
+    Hydra+ reference starts late, so that the heads first learn the task):
+
+    .. math:: \\lambda(e) = \\lambda \\operatorname{clip}\\Big(
+        \\frac{e - s E}{w E}, 0, 1\\Big)
+
+    for the 0-based epoch ``e`` of ``E`` epochs; ``w = 0`` jumps to
+    ``lambda`` at ``e = sE``. With ``w > 0`` the epoch ``e = sE`` has weight 0.
+
+    Parameters
+    ----------
+    epoch : int
+        0-based index of the current epoch (values past the end are allowed).
+    max_epochs : int
+        Total number of epochs ``E >= 1``.
+    diversity : float
+        Final weight ``lambda >= 0``.
+    warmup : float
+        Fraction ``w`` in ``[0, 1]`` of the epochs spent ramping up.
+    start : float, default=0.0
+        Fraction ``s`` in ``[0, 1]`` of the epochs before the ramp starts.
+
+    Returns
+    -------
+    weight : float
+
+    Examples
+    --------
+    >>> [diversity_weight(e, 10, 1.0, 0.5) for e in (0, 1, 5, 9)]
+    [0.0, 0.2, 1.0, 1.0]
+    >>> [diversity_weight(e, 10, 1.0, 0.2, start=0.5) for e in (4, 5, 6, 7)]
+    [0.0, 0.0, 0.5, 1.0]
+    """
+    if max_epochs < 1:
+        raise ValueError(f"max_epochs must be >= 1, got {max_epochs!r}.")
+    if epoch < 0:
+        raise ValueError(f"epoch must be >= 0, got {epoch!r}.")
+    if diversity < 0:
+        raise ValueError(f"diversity must be >= 0, got {diversity!r}.")
+    _check_fraction("warmup", warmup)
+    _check_fraction("start", start)
+    since = epoch - start * max_epochs
+    if since < 0:
+        return 0.0
+    if warmup == 0:
+        return float(diversity)
+    return float(diversity) * min(1.0, since / (warmup * max_epochs))
+
+
+# --------------------------------------------------------------- Hydra+ regression
+def hydra_regression_correctness(
+    student_out: torch.Tensor,
+    y: torch.Tensor,
+    labelled: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Hydra+ regression L1: every head's Gaussian NLL, averaged over heads.
+
+    Parameters
+    ----------
+    student_out : Tensor of shape (B, M, 2)
+        Head means and variances.
+    y : Tensor of shape (B,)
+    labelled : BoolTensor of shape (B,), default=None
+        Rows that have a target (the others may hold NaN); None: every row.
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
+
+    Returns
+    -------
+    loss : scalar Tensor
+    """
+    if labelled is None and sample_weight is None:
+        return member_gaussian_nll(student_out, y)
+    mean, var = _split_gaussian(student_out)
+    if labelled is not None:
+        y = torch.where(labelled, y, torch.zeros_like(y))
+    y = y.to(mean.dtype).unsqueeze(1)
+    nll = 0.5 * (_LOG_2PI + torch.log(var) + (y - mean) ** 2 / var)
+    return _masked_mean(nll.mean(dim=1), labelled, sample_weight)
+
+
+def gaussian_kl(
+    mu_p: torch.Tensor, var_p: torch.Tensor, mu_q: torch.Tensor, var_q: torch.Tensor
+) -> torch.Tensor:
+    """Elementwise ``KL(N(mu_p, var_p) || N(mu_q, var_q))``, no reduction.
+
+    .. math:: \\frac{1}{2}\\left[\\log\\frac{\\sigma_q^2}{\\sigma_p^2}
+        + \\frac{\\sigma_p^2 + (\\mu_p - \\mu_q)^2}{\\sigma_q^2} - 1\\right]
+
+    Examples
+    --------
+    >>> import torch
+    >>> one, zero = torch.ones(1), torch.zeros(1)
+    >>> gaussian_kl(zero, one, zero, one).item()
+    0.0
+    """
+    return 0.5 * (
+        torch.log(var_q) - torch.log(var_p) + (var_p + (mu_p - mu_q) ** 2) / var_q - 1.0
+    )
+
+
+def hydra_regression_individuality(
+    student_out: torch.Tensor,
+    teacher_out: torch.Tensor,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Hydra+ regression L3: ``KL(N_T || N_S)`` averaged over mapped pairs.
+
+    .. math:: \\mathcal{L}_3 = \\frac{1}{P}\\sum_{i=0}^{P-1}
+        \\mathrm{KL}\\big(\\mathcal N_T^{i \\bmod N} \\,\\|\\,
+        \\mathcal N_S^{i \\bmod M}\\big), \\qquad P = \\max(N, M)
+
+    Parameters
+    ----------
+    student_out : Tensor of shape (B, M, 2)
+    teacher_out : Tensor of shape (B, N, 2)
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
+
+    Returns
+    -------
+    loss : scalar Tensor
+    """
+    member_idx, head_idx = head_member_map(teacher_out.shape[1], student_out.shape[1])
+    mu_t, var_t = _split_gaussian(teacher_out[:, member_idx.to(teacher_out.device)])
+    mu_s, var_s = _split_gaussian(student_out[:, head_idx.to(student_out.device)])
+    kl = gaussian_kl(mu_t, var_t, mu_s, var_s).mean(dim=1)
+    return _masked_mean(kl, None, sample_weight)
+
+
+def hydra_regression_aggregation(
+    student_out: torch.Tensor,
+    teacher_out: torch.Tensor,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Hydra+ regression L2: KL between the moment-matched mixtures.
+
+    Each mixture of ``n`` equal-weight Gaussians becomes one Gaussian with
+    ``bar mu = mean_n mu_n`` and ``bar sigma^2 = mean_n sigma_n^2 +
+    mean_n (mu_n - bar mu)^2`` (population variance of the means); the loss is
+    ``KL(N(bar mu_T, bar sigma_T^2) || N(bar mu_S, bar sigma_S^2))``, batch mean.
+
+    Parameters
+    ----------
+    student_out : Tensor of shape (B, M, 2)
+    teacher_out : Tensor of shape (B, N, 2)
+    sample_weight : Tensor of shape (B,), default=None
+        Per-row weights of the batch mean (``sum_b w_b l_b / sum_b w_b``).
+
+    Returns
+    -------
+    loss : scalar Tensor
+    """
+    mu_t, var_t = _moment_matched(teacher_out)
+    mu_s, var_s = _moment_matched(student_out)
+    return _masked_mean(gaussian_kl(mu_t, var_t, mu_s, var_s), None, sample_weight)
