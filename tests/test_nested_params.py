@@ -151,3 +151,38 @@ def test_nested_parameters_are_saved(iris, tmp_path):
     np.testing.assert_allclose(
         loaded.predict_proba(iris[0]), est.predict_proba(iris[0])
     )
+
+
+class Sized(nn.Module):
+    """A member MLP whose hidden sizes are its own parameter."""
+
+    def __init__(self, hidden_sizes=(8,)):
+        super().__init__()
+        sizes = [4, *hidden_sizes]
+        layers = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        self.body = nn.Sequential(*layers, nn.Linear(sizes[-1], 3))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_grid_search_over_module_optimizer_and_callback_parameters(iris):
+    est = EnsembleClassifier(
+        2, module=Sized, optimizer=torch.optim.SGD,
+        callbacks=[("lr", LRScheduler("StepLR", step_size=5))], **FAST,
+    )  # fmt: skip
+    grid = GridSearchCV(
+        est,
+        {
+            "module__hidden_sizes": [(4,), (8, 8)],
+            "optimizer__momentum": [0.0, 0.9],
+            "callbacks__lr__step_size": [2],
+        },
+        cv=2,
+    ).fit(*iris)
+    assert len(grid.cv_results_["params"]) == 4
+    best = grid.best_estimator_
+    n_linear = sum(1 for n, _ in best.net_.module_.named_parameters() if "weight" in n)
+    assert n_linear == len(grid.best_params_["module__hidden_sizes"]) + 1
