@@ -1,6 +1,6 @@
 """Stored teacher outputs: distil from an ensemble that lives elsewhere.
 
-A :class:`TeacherOutputs` holds the members' outputs (probabilities or
+A :class:`~skdistill.TeacherOutputs` holds the members' outputs (probabilities or
 logits, or regression means and variances) for the rows they were computed
 on, and answers for exactly those rows, found by their values.
 """
@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 
 class UnknownRowsError(ValueError):
-    """Rows of ``X`` that a :class:`TeacherOutputs` holds no outputs for.
+    """Rows of ``X`` that a :class:`~skdistill.TeacherOutputs` holds no outputs for.
 
     A distiller's perturbed extra inputs are such rows: it catches this error,
     warns once and trains without extra inputs.

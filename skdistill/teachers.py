@@ -37,10 +37,10 @@ Teachers
 4. Any single estimator: one member (a classifier needs ``predict_proba``).
 5. The string ``"virtual"`` (teacher-free KD): only checked here; the distiller
    builds its targets from ``y`` (see :func:`is_virtual`).
-6. :class:`TeacherOutputs`: an ensemble that lives elsewhere, given by its
+6. :class:`~skdistill.TeacherOutputs`: an ensemble that lives elsewhere, given by its
    members' stored outputs (probabilities or logits; means and variances) on
    known rows, which it looks up by their content. Rows it does not hold
-   raise :class:`UnknownRowsError`.
+   raise :class:`~skdistill.UnknownRowsError`.
 
 Weighted voting
 ---------------
@@ -826,5 +826,5 @@ def _stacked_regression(teacher, X, batch_size):
 
 
 def has_logits(teacher) -> bool:
-    """Whether ``teacher`` is a :class:`TeacherOutputs` holding logits."""
+    """Whether ``teacher`` is a :class:`~skdistill.TeacherOutputs` holding logits."""
     return isinstance(teacher, TeacherOutputs) and teacher.logits is not None

@@ -126,7 +126,7 @@ class StackedNet(NeuralNet):
         ``diversity``.
     task : {"classification", "regression"} or None
         What ``predict_proba`` and ``predict`` reduce the stacked outputs
-        to (see :func:`mean_prediction`), so that skorch's scoring callbacks
+        to (see ``mean_prediction``), so that skorch's scoring callbacks
         (``EpochScoring("accuracy")``, say) score the mean prediction.
 
     The criterion is called as ``criterion_(y_pred, y_true)``; a penalty on
@@ -257,7 +257,7 @@ class StackedNet(NeuralNet):
     def predict_proba(self, X):
         """The mean prediction: class probabilities ``(n, K)`` (regression: means).
 
-        The stacked outputs of every member are :meth:`forward`'s; this is
+        The stacked outputs of every member are ``forward``'s; this is
         what scikit-learn scorers (and skorch's scoring callbacks) see.
         """
         return mean_prediction(super().predict_proba(X), getattr(self, "task", None))

@@ -105,7 +105,7 @@ class HydraCriterion(nn.Module):
 
     Hydra+'s fourth term, the diversity penalty ``lambda(epoch) L4`` on the
     heads' weights, is not a fit to data: the net adds it to training steps
-    (:meth:`~skdistill.training.StackedNet.get_loss`, the way skorch adds a
+    (``StackedNet.get_loss``, the way skorch adds a
     regulariser), so a validation loss does not rise just because
     ``lambda`` does.
     """
