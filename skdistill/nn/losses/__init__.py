@@ -28,7 +28,7 @@ from ._baselines import (
     virtual_teacher_loss,
     wsl_loss,
 )
-from ._common import LOG_PROB_FLOOR, MAX_LOG_CONCENTRATION
+from ._common import LOG_PROB_FLOOR, MAX_LOG_CONCENTRATION  # noqa: F401  (constants)
 from ._hydra import (
     diversity_weight,
     gaussian_kl,
@@ -50,8 +50,6 @@ from ._members import (
 )
 
 __all__ = [
-    "LOG_PROB_FLOOR",
-    "MAX_LOG_CONCENTRATION",
     "cohort_mutual_learning_loss",
     "diversity_weight",
     "endd_loss",
