@@ -87,21 +87,15 @@ class HydraDistiller(BaseDistiller):
     core_layer_sizes : tuple of int or None, default=None
         Hidden sizes of the shared core. None follows the teacher: its
         members' hidden sizes (an MLP ensemble of skdistill or a
-        scikit-learn MLP, also as a Pipeline's last step), else ``(100,)``
-        (trees, other models). Where the teacher's parameters can be
-        counted, a None core is narrowed, if needed, so that the student
-        never has more parameters than the teacher (with more heads than
-        members).
+        scikit-learn MLP, also in bagging or voting or as a Pipeline's last
+        step), else ``(100,)`` (trees, other models). Resolved as
+        ``core_layer_sizes_``.
     head_layer_sizes : tuple of int or None, default=None
-        Hidden sizes inside each head, before its output layer. None follows
-        the teacher too: one hidden layer of at most 32 units per head, as
-        wide as keeps the whole student (core and heads) within the
-        teacher's parameter count, or no hidden layer (linear heads) where
-        that would be narrower than the output. A teacher whose parameters
-        cannot be counted (trees) gets 32 units. So at the defaults the
-        student never has more parameters than an MLP ensemble teacher;
-        the resolved sizes are ``core_layer_sizes_`` and
-        ``head_layer_sizes_``.
+        Hidden sizes inside each head, before its output layer. None is one
+        hidden layer of 32 units (none for a teacher without hidden
+        layers). Heads narrowed to keep the student within the ensemble's
+        parameter count lost the uncertainty on small-input tables (see
+        ``skdistill.distill._sizes``). Resolved as ``head_layer_sizes_``.
     core : torch.nn.Module or callable, default=None
         The student's shared core instead of the MLP of
         ``core_layer_sizes``: any module mapping a batch of samples ``(B,

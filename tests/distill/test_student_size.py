@@ -1,4 +1,4 @@
-"""The default student follows its teacher and never has more parameters."""
+"""The default student's core follows its teacher; its heads are 32 units wide."""
 
 import pytest
 from distill_settings import TINY
@@ -12,7 +12,7 @@ from skdistill import (
     HydraDistiller,
     KDDistiller,
 )
-from skdistill.distill._sizes import resolve_sizes, student_n_params, teacher_n_params
+from skdistill.distill._sizes import student_n_params, teacher_n_params
 
 FEW = dict(max_epochs=1, device="cpu", random_state=0)
 TEACHER = {k: v for k, v in TINY.items() if k != "hidden_layer_sizes"} | {
@@ -50,33 +50,27 @@ def reg_teacher(request, reg_data):
     ],
     ids=["hydra", "hydra-1", "kd", "endd"],
 )
-def test_default_student_no_bigger_than_classifier_teacher(make, clf_teacher, clf_data):
+def test_default_core_follows_the_classifier_teacher(make, clf_teacher, clf_data):
     student = make(clf_teacher).fit(*clf_data)
     assert student.core_layer_sizes_ == clf_teacher.hidden_layer_sizes_
-    assert len(student.head_layer_sizes_) <= 1
-    assert all(h <= 32 for h in student.head_layer_sizes_)
-    assert n_params(student) <= n_params(clf_teacher) == teacher_n_params(clf_teacher)
+    assert student.head_layer_sizes_ == (32,)
+    n_in, n_raw = clf_data[0].shape[1], 3
+    assert n_params(student) == student_n_params(
+        getattr(student, "n_heads_", 1),
+        n_in,
+        n_raw,
+        clf_teacher.hidden_layer_sizes_,
+        (32,),
+    )
 
 
 @pytest.mark.parametrize("n_heads", [None, 2])
-def test_default_student_no_bigger_than_regressor_teacher(
-    n_heads, reg_teacher, reg_data
-):
+def test_default_core_follows_the_regressor_teacher(n_heads, reg_teacher, reg_data):
     student = HydraDistiller(teacher=reg_teacher, n_heads=n_heads, **FEW).fit(*reg_data)
     assert student.core_layer_sizes_ == reg_teacher.hidden_layer_sizes_
-    assert n_params(student) <= n_params(reg_teacher)
+    assert student.head_layer_sizes_ == (32,)
     kd = KDDistiller(teacher=reg_teacher, **FEW).fit(*reg_data)
-    assert n_params(kd) <= n_params(reg_teacher)
-
-
-def test_more_heads_than_members_narrows_the_core(clf_data):
-    teacher = EnsembleClassifier(
-        n_members=2, hidden_layer_sizes=(16,), random_state=0, **TEACHER
-    ).fit(*clf_data)
-    with pytest.warns(UserWarning, match="more than the teacher"):
-        student = HydraDistiller(teacher=teacher, n_heads=8, **FEW).fit(*clf_data)
-    assert student.core_layer_sizes_[0] < 16
-    assert n_params(student) <= n_params(teacher)
+    assert kd.core_layer_sizes_ == reg_teacher.hidden_layer_sizes_
 
 
 def test_explicit_sizes_are_kept(clf_teacher, clf_data):
@@ -90,35 +84,10 @@ def test_explicit_sizes_are_kept(clf_teacher, clf_data):
     assert n_params(student) == student_n_params(
         student.n_heads_, n_in, n_raw, (64, 64), (32,)
     )
-    # Only the core given: the heads still follow the teacher's budget.
+    # Only the core given: the heads keep their default width.
     kd = KDDistiller(teacher=clf_teacher, core_layer_sizes=8, **FEW).fit(*clf_data)
-    assert kd.core_layer_sizes_ == (8,)
-    assert n_params(kd) <= n_params(clf_teacher)
+    assert (kd.core_layer_sizes_, kd.head_layer_sizes_) == ((8,), (32,))
     assert kd.core_layer_sizes == 8
-
-
-def test_head_width_follows_the_budget():
-    # The spiral: 8 members of 2-100-3 (4,824 parameters).
-    budget = 8 * student_n_params(1, 2, 3, (100,), ())
-    widths = [resolve_sizes(None, None, teacher=_Counted(budget), n_heads=m,
-                            in_features=2, n_raw=3)[1] for m in (8, 2, 1)]  # fmt: skip
-    assert widths == [(5,), (21,), (32,)]
-    tight = resolve_sizes(None, None, teacher=_Counted(330), n_heads=8,
-                          in_features=2, n_raw=3)  # fmt: skip
-    assert tight[1] == ()  # narrower than the output: linear heads
-    assert student_n_params(8, 2, 3, *tight) <= 330
-
-
-class _Counted:
-    """A stand-in fitted teacher of ``n`` parameters and (100,) members."""
-
-    hidden_layer_sizes_ = (100,)
-
-    def __init__(self, n):
-        import torch
-
-        self.net_ = type("Net", (), {})()
-        self.net_.module_ = torch.nn.Linear(n - 1, 1)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -128,11 +97,13 @@ def test_other_teachers(clf_data):
     mlp.fit(X, y)
     student = HydraDistiller(teacher=mlp, **FEW).fit(X, y)
     assert student.core_layer_sizes_ == (12,)
-    assert n_params(student) <= teacher_n_params(mlp)
+    assert teacher_n_params(mlp) == sum(c.size for c in mlp.coefs_) + sum(
+        b.size for b in mlp.intercepts_
+    )
     bagged = BaggingClassifier(mlp, n_estimators=3, random_state=0).fit(X, y)
     student = HydraDistiller(teacher=bagged, **FEW).fit(X, y)
     assert student.core_layer_sizes_ == (12,)
-    assert n_params(student) <= teacher_n_params(bagged) == 3 * teacher_n_params(mlp)
+    assert teacher_n_params(bagged) == 3 * teacher_n_params(mlp)
     linear = EnsembleClassifier(
         n_members=3, hidden_layer_sizes=(), random_state=0, **TEACHER
     ).fit(X, y)
@@ -142,4 +113,4 @@ def test_other_teachers(clf_data):
     forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
     student = HydraDistiller(teacher=forest, **FEW).fit(X, y)
     assert student.core_layer_sizes_ == (100,)
-    assert student.head_layer_sizes_ == (32,)  # the old defaults: no budget
+    assert student.head_layer_sizes_ == (32,)
