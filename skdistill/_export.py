@@ -90,9 +90,11 @@ class _UnrolledStack(nn.Module):
 def _export_copy(module: nn.Module) -> nn.Module:
     """A CPU, float32, evaluation-mode copy of the fitted module, vmap unrolled."""
     module = copy.deepcopy(module).to(device="cpu", dtype=torch.float32).eval()
-    body = getattr(module, "body", None)
-    if isinstance(body, VmapStack):
-        module.body = _UnrolledStack(body).eval()
+    # An ensemble's members (``body``) or a student's heads (``heads``) of a
+    # user's module: stacked under vmap, which the exporter cannot trace.
+    for name in ("body", "heads"):
+        if isinstance(getattr(module, name, None), VmapStack):
+            setattr(module, name, _UnrolledStack(getattr(module, name)).eval())
     return module.requires_grad_(False)
 
 

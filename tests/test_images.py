@@ -255,3 +255,19 @@ def test_prediction_batches_shrink_for_image_modules(images, cnn_ensemble):
     flat = EnsembleClassifier(3, random_state=0, **{**FAST, "max_epochs": 1})
     flat.fit(X.reshape(len(X), -1), y)
     assert flat.net_.predict_batch_size > 10 * rows
+
+
+def test_image_models_export_to_onnx(images, cnn_ensemble, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    X, y, X_te, _ = images
+    student = HydraDistiller(
+        cnn_ensemble, core=ConvCore(), head=nn.Linear(24, 10), random_state=0,
+        **{**FAST, "max_epochs": 2},
+    ).fit(X, y)  # fmt: skip
+    for name, model in [("ensemble", cnn_ensemble), ("student", student)]:
+        path = tmp_path / f"{name}.onnx"
+        model.to_onnx(path)
+        session = ort.InferenceSession(str(path))
+        proba = session.run(None, {session.get_inputs()[0].name: X_te[:7]})[0]
+        np.testing.assert_allclose(proba, model.predict_proba(X_te[:7]), atol=1e-5)
