@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -22,7 +21,7 @@ from ._base import (
 )
 from ._constraints import ENSEMBLE, ENSEMBLE_CLASSIFIER, constraints_for
 from .nn.criteria import EnsembleCriterion
-from .nn.modules import StackedEnsemble, reinitialised_copy
+from .nn.modules import StackedEnsemble, output_width, reinitialised_copy
 from .training import TensorData, seeded
 from .uncertainty import (
     classification_uncertainty,
@@ -221,24 +220,11 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         if not isinstance(module, torch.nn.Module):
             return module
         n_out = 2 if self._task == "regression" else self._n_outputs()
-        sample = self.input_shape_
-        with torch.no_grad():
-            try:
-                shape = tuple(
-                    copy.deepcopy(module).cpu()(torch.zeros(2, *sample)).shape
-                )
-            except Exception as exc:
-                raise ValueError(
-                    f"module={type(module).__name__}(...) cannot take this data: "
-                    f"with samples of shape {sample} it raised "
-                    f"{type(exc).__name__}: {exc}"
-                ) from None
-        if shape != (2, n_out):
-            raise ValueError(
-                f"module={type(module).__name__}(...) maps a batch {(2, *sample)} "
-                f"to {shape}; each member must output (batch, {n_out}) "
-                f"({'mean and raw variance' if self._task == 'regression' else 'one logit per class'})"
-            )
+        output_width(
+            module, self.input_shape_, n_out,
+            name=f"module={type(module).__name__}(...)",
+            role="each member",
+        )  # fmt: skip
         return partial(_reinitialised_copy, module)
 
     def _n_outputs(self):

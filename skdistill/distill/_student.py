@@ -7,14 +7,18 @@ place, the heads still stacked and run in one batched call.
 
 from __future__ import annotations
 
-import copy
 from functools import partial
 
 import numpy as np
 import torch
 
 from .._base import ACTIVATIONS_PER_INPUT, _check_sizes, predict_batch_rows
-from ..nn.modules import MultiHeadStudent, n_raw_outputs, reinitialised_copy
+from ..nn.modules import (
+    MultiHeadStudent,
+    n_raw_outputs,
+    output_width,
+    reinitialised_copy,
+)
 from ..training import seeded
 from ._sizes import resolve_sizes
 
@@ -22,21 +26,10 @@ from ._sizes import resolve_sizes
 def _head_copy(head, width, out_features):
     """One head from a module instance: a copy with fresh parameters, checked."""
     module = reinitialised_copy(head)
-    with torch.no_grad():
-        try:
-            shape = tuple(
-                copy.deepcopy(module).cpu().eval()(torch.zeros(2, width)).shape
-            )
-        except Exception as exc:
-            raise ValueError(
-                f"head={type(head).__name__}(...) cannot take the core's "
-                f"{width} features: it raised {type(exc).__name__}: {exc}"
-            ) from None
-    if shape != (2, out_features):
-        raise ValueError(
-            f"head={type(head).__name__}(...) maps (2, {width}) to {shape}; a "
-            f"head must output (batch, {out_features})"
-        )
+    output_width(
+        module, (width,), out_features, name=f"head={type(head).__name__}(...)",
+        role="a head",
+    )  # fmt: skip
     return module
 
 

@@ -58,29 +58,42 @@ class _FlattenSample(nn.Module):
         return x.flatten(start_dim=x.dim() - self.ndim)
 
 
-def output_width(module: nn.Module, sample_shape: Sequence[int]) -> int:
+def output_width(
+    module: nn.Module,
+    sample_shape: Sequence[int],
+    n_out: int | None = None,
+    name: str | None = None,
+    role: str = "it",
+) -> int:
     """Features per sample that ``module`` outputs, from a dummy batch of 2.
 
     The module maps ``(B, *sample_shape)`` to ``(B, width)``; a copy in
     evaluation mode runs on zeros (so running statistics are not touched).
-    Raises a ``ValueError`` that names the module when it cannot take the
-    input or does not output one vector per sample.
+    With ``n_out``, the width must be ``n_out``. Raises a ``ValueError``
+    that names the module (``name``, by default its class) when it cannot
+    take this data or outputs another shape than ``role`` must.
     """
     probe = copy.deepcopy(module).cpu().eval()
-    name = type(module).__name__
+    name = name or type(module).__name__
     try:
         with torch.no_grad():
             out = probe(torch.zeros(2, *sample_shape))
     except Exception as exc:
         raise ValueError(
-            f"{name} cannot take samples of shape {tuple(sample_shape)}: it "
-            f"raised {type(exc).__name__}: {exc}"
+            f"{name} cannot take this data: with samples of shape "
+            f"{tuple(sample_shape)} it raised {type(exc).__name__}: {exc}"
         ) from None
-    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != 2:
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
+    want = "width" if n_out is None else n_out
+    if (
+        not isinstance(out, torch.Tensor)
+        or out.dim() != 2
+        or out.shape[0] != 2
+        or (n_out is not None and out.shape[1] != n_out)
+    ):
         raise ValueError(
-            f"{name} maps a batch of shape {(2, *sample_shape)} to {shape}; it "
-            "must output one feature vector per sample, (batch, width)"
+            f"{name} maps a batch of shape {(2, *sample_shape)} to {shape}; "
+            f"{role} must output (batch, {want})"
         )
     return int(out.shape[1])
 
