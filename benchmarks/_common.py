@@ -83,3 +83,21 @@ def timed(fn, device: str, repeats: int = 1, clock: str = "wall") -> float:
         sync(device)
         best = min(best, now() - t0)
     return best
+
+
+def add_timing_options(parser, threads=None) -> None:
+    """``--threads`` (torch intra-op threads) and ``--clock`` (wall or CPU time)."""
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=threads,
+        help="torch.set_num_threads (default: "
+        + ("torch's own choice" if threads is None else str(threads))
+        + "; 1 keeps timings steadier on a shared machine)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: process CPU time (for one thread on a shared CPU)",
+    )

@@ -36,7 +36,14 @@ from functools import partial
 
 import numpy as np
 import torch
-from _common import load_note, machine, markdown_table, timed, update_results
+from _common import (
+    add_timing_options,
+    load_note,
+    machine,
+    markdown_table,
+    timed,
+    update_results,
+)
 from skorch import NeuralNetClassifier
 from torch import nn
 from torch.nn import functional as F
@@ -193,18 +200,7 @@ def main(argv=None):
         action="store_true",
         help="add ours with compile=True (torch.compile; a minute or more per N)",
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch.set_num_threads (default: torch's own choice)",
-    )
-    parser.add_argument(
-        "--clock",
-        choices=["wall", "cpu"],
-        default="wall",
-        help="cpu: process CPU time (for one thread on a shared CPU)",
-    )
+    add_timing_options(parser)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     if args.threads:

@@ -38,7 +38,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import load_note, machine, markdown_table, sync, update_results
+from _common import (
+    add_timing_options,
+    load_note,
+    machine,
+    markdown_table,
+    sync,
+    update_results,
+)
 
 from skdistill import EnsembleClassifier
 
@@ -186,18 +193,7 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=10, help="members of the rows sweep")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch.set_num_threads (default: torch's own choice)",
-    )
-    parser.add_argument(
-        "--clock",
-        choices=["wall", "cpu"],
-        default="wall",
-        help="cpu: process CPU time (for one thread on a shared CPU)",
-    )
+    add_timing_options(parser)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     if args.threads:
