@@ -309,6 +309,8 @@ class NetBuildingMixin:
         module,
         criterion,
         *,
+        module_params=None,
+        criterion_params=None,
         valid_data=None,
         n_members=None,
         bootstrap=False,
@@ -346,7 +348,14 @@ class NetBuildingMixin:
             # prints through the accelerator, on the main process only.
             kwargs["callbacks__print_log__sink"] = "auto" if self.verbose else _silent
             device = None if accelerator.device_placement else self.device_
-        return net_class(
+        # skorch's way: classes plus ``module__*``/``criterion__*`` parameters,
+        # instantiated by ``initialize`` (below, under the fit's seed).
+        for prefix, params in (
+            ("module", module_params),
+            ("criterion", criterion_params),
+        ):
+            kwargs.update((f"{prefix}__{k}", v) for k, v in (params or {}).items())
+        net = net_class(
             module,
             criterion,
             n_members=n_members,
@@ -370,6 +379,9 @@ class NetBuildingMixin:
             compile=bool(getattr(self, "compile", False)),
             **kwargs,
         )
+        with seeded(seed, self.device_):
+            net.initialize()
+        return net
 
     def _streaming_net(self, net):
         """``net`` ready for ``partial_fit``: no validation split, no early stop.
@@ -388,14 +400,13 @@ class NetBuildingMixin:
         return net
 
     def _fit_net(self, net, train_data, seed, epochs=None):
-        """Fit ``net`` on ``train_data`` under a forked, seeded torch RNG."""
-        with seeded(seed, self.device_), warnings.catch_warnings():
-            # skorch warns that an initialised module passed in is re-used: intended.
-            warnings.filterwarnings("ignore", message=".*initialized.*module.*")
-            if epochs is None:
-                net.fit(train_data, None)
-            else:
-                net.partial_fit(train_data, None, epochs=epochs)
+        """Train the initialised ``net`` on ``train_data`` under a seeded torch RNG.
+
+        ``epochs`` (None: ``max_epochs``) more epochs: the net was initialised
+        when it was made, so a fresh net and a warm start train alike.
+        """
+        with seeded(seed, self.device_):
+            net.partial_fit(train_data, None, epochs=epochs)
         # The validation split must not travel with the fitted model.
         net.train_split = None
         if getattr(net, "interrupted_", False) and not any(
@@ -421,8 +432,4 @@ class NetBuildingMixin:
 
     def _init_net(self):
         """A new, initialised net with the fitted architecture (for loading)."""
-        net = self._build_net(None, 0)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*initialized.*module.*")
-            net.initialize()
-        return net
+        return self._build_net(None, 0)

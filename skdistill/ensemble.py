@@ -318,24 +318,29 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
             # the input's size, not hidden_layer_sizes.
             width = max(width, ACTIVATIONS_PER_INPUT * int(np.prod(sample)))
         with seeded(seed, self.device_):
-            module = StackedEnsemble(
-                self.n_members,
-                self._in_size(),
-                self._n_outputs(),
+            # A member of the user's is checked (and its template built) here,
+            # under the fit's seed, not from the caller's random state.
+            member_factory = self._member_factory()
+        # Mutual learning compares members on the same rows: shared batches.
+        per_member = self._mutual_learning() == 0
+        return self._make_net(
+            StackedEnsemble,
+            EnsembleCriterion,
+            module_params=dict(
+                n_members=self.n_members,
+                in_features=self._in_size(),
+                n_outputs=self._n_outputs(),
                 task=self._task,
                 hidden_layer_sizes=self.hidden_layer_sizes_,
                 activation=self.activation,
                 dropout=self.dropout,
-                member_factory=self._member_factory(),
-            )
-        criterion = EnsembleCriterion(
-            self._task, self._mutual_learning(), self._mutual_learning_form()
-        )
-        # Mutual learning compares members on the same rows: shared batches.
-        per_member = self._mutual_learning() == 0
-        return self._make_net(
-            module,
-            criterion,
+                member_factory=member_factory,
+            ),
+            criterion_params=dict(
+                task=self._task,
+                mutual_learning=self._mutual_learning(),
+                mutual_learning_form=self._mutual_learning_form(),
+            ),
             valid_data=valid,
             n_members=self.n_members if per_member else None,
             bootstrap=self.bootstrap and per_member,

@@ -273,11 +273,16 @@ class StackedNet(NeuralNet):
         loss = self.criterion_(y_pred, y_true)
         lam = getattr(self, "diversity_now_", getattr(self, "diversity", 0.0))
         if training and lam > 0:
-            module = self.module_
-            if isinstance(module, torch.nn.parallel.DistributedDataParallel):
-                module = module.module  # multi-process training (Accelerate)
-            loss = loss + lam * hydra_diversity(module.head_weights())
+            loss = loss + lam * hydra_diversity(self.plain_module.head_weights())
         return loss
+
+    @property
+    def plain_module(self) -> torch.nn.Module:
+        """``module_``, unwrapped from ``DistributedDataParallel`` (Accelerate)."""
+        module = self.module_
+        if isinstance(module, torch.nn.parallel.DistributedDataParallel):
+            module = module.module  # multi-process training
+        return module
 
     def torch_compile(self, module, name):
         # skorch would replace ``module_`` by its compiled wrapper (its
@@ -319,31 +324,7 @@ class StackedNet(NeuralNet):
         for out in self.forward_iter(X, training=False, device="cpu"):
             yield out.numpy()
 
-    # ------------------------------------------------------------- pickling
-    # skorch pickles ``module_``/``criterion_``/``optimizer_`` through
-    # torch's loader with a ``map_location`` (so a net fitted on CUDA loads
-    # on a CPU-only machine), but the init params ``module`` and ``criterion``
-    # go through plain pickle. Ours are the very instances that training
-    # used (``module is module_``), so pickling them again would store the
-    # weights twice and, for a CUDA-fitted net, hold CUDA tensors that plain
-    # pickle cannot map to the CPU. They are stored as a reference instead.
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_compiled", None)  # rebuilt on the next training step
-        for name in ("module", "criterion"):
-            fitted = self.__dict__.get(name + "_")
-            if fitted is not None and state.get(name) is fitted:
-                state[name] = _SAME_AS_FITTED
         return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for name in ("module", "criterion"):
-            if isinstance(self.__dict__.get(name), str) and (
-                self.__dict__[name] == _SAME_AS_FITTED
-            ):
-                self.__dict__[name] = self.__dict__[name + "_"]
-
-
-#: Pickled in place of an init param that is the fitted instance itself.
-_SAME_AS_FITTED = "__skdistill_same_as_fitted__"

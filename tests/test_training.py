@@ -142,3 +142,58 @@ def test_compiled_fit_matches_the_plain_fit():
     np.testing.assert_allclose(
         compiled.predict_proba(X), plain.predict_proba(X), atol=1e-5
     )
+
+
+class _TinyCore(nn.Module):
+    def __init__(self, width=6):
+        super().__init__()
+        self.layer = nn.Linear(4, width)
+
+    def forward(self, x):
+        return torch.relu(self.layer(x))
+
+
+def _param_shapes(module):
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("kind", ["ensemble", "student"])
+def test_nets_are_built_the_skorch_way(kind):
+    """The fitted net holds a module class and a criterion class plus their
+    ``module__*``/``criterion__*`` parameters: cloning it and initialising
+    the clone rebuilds the same architecture, and no parameter of the net
+    is a module (pickling stores the trained weights once, in ``module_``)."""
+    import pickle
+
+    from sklearn.base import clone
+
+    from skdistill import HydraDistiller
+    from skdistill.nn import MultiHeadStudent
+    from skdistill.nn.criteria import EnsembleCriterion, HydraCriterion
+
+    rng = check_random_state(0)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    ens = EnsembleClassifier(
+        n_members=3, hidden_layer_sizes=(8,), max_epochs=2, device="cpu"
+    ).fit(X, y)
+    if kind == "ensemble":
+        est, module, criterion = ens, StackedEnsemble, EnsembleCriterion
+        assert ens.net_.module__n_members == 3
+    else:
+        est = HydraDistiller(
+            teacher=ens, core=_TinyCore, core__width=5, n_heads=2, max_epochs=2,
+            device="cpu",
+        ).fit(X, y)  # fmt: skip
+        module, criterion = MultiHeadStudent, HydraCriterion
+        assert est.net_.module__n_heads == 2
+        assert est.net_.module_.core_width == 5
+    net = est.net_
+    assert net.module is module and net.criterion is criterion
+    assert not any(
+        isinstance(v, nn.Module) for k, v in net.get_params().items() if "__" in k
+    )
+    fresh = clone(net).initialize()
+    assert _param_shapes(fresh.module_) == _param_shapes(net.module_)
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_allclose(restored.predict_proba(X), est.predict_proba(X))

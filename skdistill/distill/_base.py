@@ -435,8 +435,7 @@ default=None
             X_student, y_student, teacher_out, weights, rows, pool
         )
         if first:
-            module = self._build_student(self._n_heads(), seed)
-            net = self._student_net(module, self._criterion(), None, seed)
+            net = self._student_net(self._n_heads(), self._criterion(), None, seed)
             self.spread_ = 1.0
         else:
             net = self.net_

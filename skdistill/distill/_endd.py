@@ -147,7 +147,7 @@ device_data, accelerator, **kwargs :
         return task == "classification"
 
     def _criterion(self):
-        return EnDDCriterion(temperature=self.initial_temperature)
+        return EnDDCriterion, dict(temperature=self.initial_temperature)
 
     def _early_stopping_start(self) -> float:
         # The validation loss is at T = 1 while training anneals from T0: it
@@ -185,7 +185,7 @@ device_data, accelerator, **kwargs :
                 stacklevel=4,
             )
 
-    def _schedules(self, criterion, diversity) -> list:
+    def _schedules(self, diversity) -> list:
         schedule = partial(
             endd_temperature,
             t0=self.initial_temperature,

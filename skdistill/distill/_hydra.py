@@ -6,8 +6,6 @@ import warnings
 from collections.abc import Sequence
 from functools import partial
 
-import torch
-
 from .._constraints import HYDRA, constraints_for
 from ..nn.criteria import HydraCriterion
 from ..nn.losses import diversity_weight
@@ -328,12 +326,12 @@ device, random_state, device_data, accelerator :
             temperature=self.temperature,
             aggregation_temperature=self.aggregation_temperature,
         )
-        return HydraCriterion(**{**params, **overrides})
+        return HydraCriterion, {**params, **overrides}
 
     def _diversity(self) -> float:
         return float(self.diversity)
 
-    def _schedules(self, criterion, diversity) -> list:
+    def _schedules(self, diversity) -> list:
         if diversity <= 0:
             return []
         schedule = partial(
@@ -382,30 +380,20 @@ device, random_state, device_data, accelerator :
             return super()._fit_student(train, valid, seed)
         # Stage 1: one head learns the ensemble mean (aggregation only).
         first = self.max_epochs // 2
-        single = self._build_student(1, seed)
         net = self._student_net(
-            single, self._criterion(beta=0.0), valid, seed, diversity=0.0,
-        )  # fmt: skip
+            1, self._criterion(beta=0.0), valid, seed, diversity=0.0
+        )
         net.max_epochs = first
         self._fit_net(net, train, seed)
-        stage1_history = net.history
+        single, stage1_history = net.plain_module, net.history
         if net.interrupted_:  # Ctrl-C in stage 1: keep its one-head student
             self.n_heads_ = 1
             return None
         # Stage 2: every head starts from that head, plus a little noise.
-        module = self._build_student(n_heads, seed + 1)
-        module.core.load_state_dict(single.core.state_dict())
-        with torch.no_grad(), seeded(seed + 2, self.device_):
-            # Stacked head parameters all lead with the head axis (1 -> M).
-            for p_src, p_dst in zip(
-                single.heads.parameters(), module.heads.parameters()
-            ):
-                noise = 0.01 * p_src.std().clamp_min(1e-3)
-                p_dst.copy_(p_src.expand_as(p_dst))
-                p_dst.add_(noise * torch.randn_like(p_dst))
-        second = self.max_epochs - first
-        net = self._student_net(module, self._criterion(), valid, seed + 1)
-        net.max_epochs = second
+        net = self._student_net(n_heads, self._criterion(), valid, seed + 1)
+        with seeded(seed + 2, self.device_):
+            net.plain_module.start_from_single_head(single, noise=0.01)
+        net.max_epochs = self.max_epochs - first
         self._fit_net(net, train, seed + 1)
         self.stage1_history_ = stage1_history
         return None

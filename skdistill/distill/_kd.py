@@ -168,13 +168,13 @@ device_data, accelerator, **kwargs :
             raise ValueError("soft_label_weighting='wsl' is defined for classification")
 
     def _criterion(self):
-        return KDCriterion(
-            self.task_,
-            self._mode(),
-            self.temperature,
-            self.alpha,
-            self.virtual_a,
-            self.virtual_form,
+        return KDCriterion, dict(
+            task=self.task_,
+            mode=self._mode(),
+            temperature=self.temperature,
+            alpha=self.alpha,
+            virtual_a=self.virtual_a,
+            virtual_form=self.virtual_form,
         )
 
 

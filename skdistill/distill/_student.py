@@ -19,7 +19,6 @@ from ..nn.modules import (
     output_width,
     reinitialised_copy,
 )
-from ..training import seeded
 from ._sizes import resolve_sizes
 
 
@@ -30,6 +29,18 @@ def _head_copy(head, width, out_features):
         module, (width,), out_features, name=f"head={type(head).__name__}(...)",
         role="a head",
     )  # fmt: skip
+    return module
+
+
+def _fresh_core(core, params):
+    """A new shared core: a re-initialised copy of a module, or ``core(**params)``."""
+    if isinstance(core, torch.nn.Module):
+        return reinitialised_copy(core)
+    module = core(**params)
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(
+            f"core() returned {type(module).__name__}, not a torch.nn.Module"
+        )
     return module
 
 
@@ -46,8 +57,13 @@ class StudentMixin:
             return self.n_student_features_
         return shape
 
-    def _core_module(self):
-        """A fresh shared core from ``core`` (None: the default MLP)."""
+    def _core_factory(self):
+        """``core`` as a factory of fresh shared cores (None: the default MLP).
+
+        A factory, not a module: skorch builds the student (and so its core)
+        when the net is initialised, and the net's parameters stay free of
+        trained weights.
+        """
         core = getattr(self, "core", None)
         params = self._nested_params("core__")
         if params and (core is None or isinstance(core, torch.nn.Module)):
@@ -58,14 +74,7 @@ class StudentMixin:
             )
         if core is None:
             return None
-        if isinstance(core, torch.nn.Module):
-            return reinitialised_copy(core)
-        module = core(**params)
-        if not isinstance(module, torch.nn.Module):
-            raise TypeError(
-                f"core() returned {type(module).__name__}, not a torch.nn.Module"
-            )
-        return module
+        return partial(_fresh_core, core, params)
 
     def _head_factory(self):
         """``head`` as ``factory(width, out_features)`` (None: the default heads)."""
@@ -83,28 +92,48 @@ class StudentMixin:
             return head
         return partial(_head_copy, head)
 
-    def _build_student(self, n_heads, seed):
-        with seeded(seed, self.device_):
-            try:
-                return MultiHeadStudent(
-                    n_heads,
-                    self._student_in_size(),
-                    self._n_outputs(),
-                    task=self.task_,
-                    core_layer_sizes=self.core_layer_sizes_,
-                    head_layer_sizes=self.head_layer_sizes_,
-                    activation=self.activation,
-                    dropout=self.dropout,
-                    core=self._core_module(),
-                    head=self._head_factory(),
-                )
-            except ValueError as exc:
-                raise ValueError(f"{type(self).__name__}'s student: {exc}") from None
+    def _student_params(self, n_heads) -> dict:
+        """``module__*`` parameters of the :class:`MultiHeadStudent` to build."""
+        return dict(
+            n_heads=n_heads,
+            in_features=self._student_in_size(),
+            n_outputs=self._n_outputs(),
+            task=self.task_,
+            core_layer_sizes=self.core_layer_sizes_,
+            head_layer_sizes=self.head_layer_sizes_,
+            activation=self.activation,
+            dropout=self.dropout,
+            core=self._core_factory(),
+            head=self._head_factory(),
+        )
 
-    def _student_net(self, module, criterion, valid, seed, diversity=None):
+    def _student_net(self, n_heads, criterion, valid, seed, diversity=None):
+        """The initialised net of a new ``n_heads``-head student.
+
+        ``criterion`` is ``(criterion class, its parameters)``.
+        """
         diversity = self._diversity() if diversity is None else diversity
+        criterion_class, criterion_params = criterion
+        try:
+            net = self._make_net(
+                MultiHeadStudent,
+                criterion_class,
+                module_params=self._student_params(n_heads),
+                criterion_params=criterion_params,
+                valid_data=valid,
+                seed=seed,
+                extra_ratio=self.extra_ratio,
+                extra_callbacks=self._schedules(diversity),
+                diversity=diversity,
+            )
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__}'s student: {exc}") from None
         width = max(
-            (module.core_width, *self.core_layer_sizes_, *self.head_layer_sizes_)
+            (
+                net.plain_module.core_width,
+                *self.core_layer_sizes_,
+                *self.head_layer_sizes_,
+            )
         )
         sample = getattr(self, "student_input_shape_", None) or (1,)
         core = 0
@@ -112,22 +141,14 @@ class StudentMixin:
             # A core of the user's (a CNN on images) runs once per row, with
             # activations that follow the input's size.
             core = ACTIVATIONS_PER_INPUT * int(np.prod(sample))
-        return self._make_net(
-            module,
-            criterion,
-            valid_data=valid,
-            seed=seed,
-            predict_batch_size=predict_batch_rows(module.n_heads, width, shared=core),
-            extra_ratio=self.extra_ratio,
-            extra_callbacks=self._schedules(criterion, diversity),
-            diversity=diversity,
-        )
+        net.predict_batch_size = predict_batch_rows(n_heads, width, shared=core)
+        return net
 
     def _diversity(self) -> float:
         """The weight of the penalty on the heads' weights (Hydra+'s lambda)."""
         return 0.0
 
-    def _schedules(self, criterion, diversity) -> list:
+    def _schedules(self, diversity) -> list:
         """``(name, CriterionSchedule)`` callbacks of the loss (none by default)."""
         return []
 
@@ -136,12 +157,10 @@ class StudentMixin:
         # A fitted student knows its heads (Hydra interrupted in its first
         # stage keeps 1 head, whatever n_heads says).
         n_heads = getattr(self, "n_heads_", None) or self._n_heads()
-        module = self._build_student(n_heads, seed)
-        return self._student_net(module, self._criterion(), valid, seed)
+        return self._student_net(n_heads, self._criterion(), valid, seed)
 
     def _fit_student(self, train, valid, seed):
-        module = self._build_student(self._n_heads(), seed)
-        net = self._student_net(module, self._criterion(), valid, seed)
+        net = self._student_net(self._n_heads(), self._criterion(), valid, seed)
         self._fit_net(net, train, seed)
 
     def _planned_heads(self) -> int:

@@ -188,9 +188,10 @@ class MultiHeadStudent(nn.Module):
     head_layer_sizes : sequence of int
         Hidden sizes inside each default head, before its output layer;
         ignored with ``head``.
-    core : torch.nn.Module, optional
-        The shared core, used as it is: maps ``(B, *sample_shape)`` to
-        ``(B, width)``.
+    core : torch.nn.Module or callable, optional
+        The shared core, mapping ``(B, *sample_shape)`` to ``(B, width)``: a
+        module, used as it is, or a factory ``core()`` returning one (so a
+        skorch net given ``module__core`` builds its own at ``initialize``).
     head : callable, optional
         ``head(width, out_features)`` returns one head module mapping
         ``(B, width)`` to ``(B, out_features)``; called ``n_heads`` times.
@@ -223,6 +224,8 @@ class MultiHeadStudent(nn.Module):
                 width = size
             self.core = nn.Sequential(*layers)
         else:
+            if not isinstance(core, nn.Module):
+                core = core()
             width = output_width(core, shape)
             self.core = core
         out = n_raw_outputs(task, n_outputs)
@@ -239,6 +242,23 @@ class MultiHeadStudent(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.output(self.heads(self.core(x)))
+
+    @torch.no_grad()
+    def start_from_single_head(self, single: MultiHeadStudent, noise: float = 0.01):
+        """Start from a trained one-head student: its core, and its head in every head.
+
+        Each head is the one head plus Gaussian noise of ``noise`` times the
+        parameter's spread (at least ``1e-3``), so the heads can move apart
+        (Hydra's two-stage start). Draws from torch's global generator.
+        """
+        if single.n_heads != 1:
+            raise ValueError(f"single has {single.n_heads} heads, not 1")
+        self.core.load_state_dict(single.core.state_dict())
+        # Stacked head parameters all lead with the head axis (1 -> n_heads).
+        for p_src, p_dst in zip(single.heads.parameters(), self.heads.parameters()):
+            p_dst.copy_(p_src.expand_as(p_dst))
+            p_dst.add_(noise * p_src.std().clamp_min(1e-3) * torch.randn_like(p_dst))
+        return self
 
     def head_weights(self) -> list[torch.Tensor]:
         """Weight matrices of the heads only, each ``(n_heads, in, out)``."""
