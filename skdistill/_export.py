@@ -159,7 +159,7 @@ def _graph_for(estimator) -> tuple[_PredictionGraph, int, str]:
     """The prediction graph of a fitted estimator, its input width and its kind."""
     from .distill._base import BaseDistiller
     from .distill._endd import EnDDDistiller
-    from .ensemble import _BaseEnsemble
+    from ._ensemble_base import _BaseEnsemble
 
     if not isinstance(estimator, _BaseEnsemble | BaseDistiller):
         raise TypeError(
