@@ -157,9 +157,9 @@ class _PredictionGraph(nn.Module):
 
 def _graph_for(estimator) -> tuple[_PredictionGraph, int, str]:
     """The prediction graph of a fitted estimator, its input width and its kind."""
+    from ._ensemble_base import _BaseEnsemble
     from .distill._base import BaseDistiller
     from .distill._endd import EnDDDistiller
-    from ._ensemble_base import _BaseEnsemble
 
     if not isinstance(estimator, _BaseEnsemble | BaseDistiller):
         raise TypeError(

@@ -78,23 +78,9 @@ _FOLLOWS_Y = {
         "teacher=None follows y: a continuous y fits a regression student"
     ),
 }
-# Predictions are float32 matrix products: a batch of one row and the whole
-# set round differently (1.5e-7 measured for EnDD's Dirichlet concentrations
-# after the default teacher, 1.3e-7 for a KD student's probabilities once
-# Adam became fused on the CPU; the check's tolerance is 1e-7). Whether a
-# fit lands inside 1e-7 is luck, so the check is expected to fail for every
-# distiller that fits its default teacher.
-_FLOAT32_ROUNDING = {
-    "check_methods_subset_invariance": (
-        "float32 rounding differs with the batch size by about 1.5e-7 > 1e-7"
-    ),
-}
-
-
 def _expected_failed_checks(estimator):
     expected = dict(EXPECTED_FAILURES.get(type(estimator).__name__, {}))
     if getattr(estimator, "teacher", "") is None:
-        expected.update(_FLOAT32_ROUNDING)
         if not isinstance(estimator, EnDDDistiller):
             expected.update(_FOLLOWS_Y)
     return expected

@@ -197,3 +197,34 @@ def test_nets_are_built_the_skorch_way(kind):
     assert _param_shapes(fresh.module_) == _param_shapes(net.module_)
     restored = pickle.loads(pickle.dumps(est))
     np.testing.assert_allclose(restored.predict_proba(X), est.predict_proba(X))
+
+
+def test_a_row_predicts_the_same_alone_and_in_a_batch():
+    """Evaluation batches under 16 rows run padded: one row alone, a few
+    rows and the same rows among many predict alike (scikit-learn's subset
+    invariance asks 1e-7; unpadded, one row differed by 1-2e-7 on the CPU)."""
+    from skdistill import HydraDistiller
+
+    rng = check_random_state(0)
+    X = (3 * rng.uniform(size=(40, 3))).astype(np.float32)
+    y = (X[:, 0] > 1.5).astype(int)
+    ens = EnsembleClassifier(n_members=2, hidden_layer_sizes=(32,), max_epochs=5,
+                             device="cpu", random_state=0).fit(X, y)  # fmt: skip
+    student = HydraDistiller(teacher=ens, n_heads=2, max_epochs=5, device="cpu",
+                             random_state=0).fit(X, y)  # fmt: skip
+    for est in (ens, student):
+        full = est.predict_proba(X)
+        alone = np.concatenate([est.predict_proba(X[i : i + 1]) for i in range(40)])
+        few = np.concatenate([est.predict_proba(X[i : i + 3]) for i in range(0, 39, 3)])
+        np.testing.assert_allclose(alone, full, rtol=0, atol=1e-7)
+        np.testing.assert_allclose(few, full[:39], rtol=0, atol=1e-7)
+    # Only evaluation pads: in training the module sees exactly its rows.
+    net, seen = ens.net_, []
+    hook = net.module_.register_forward_pre_hook(lambda m, a: seen.append(len(a[0])))
+    x = torch.as_tensor(X[:3])
+    net.module_.eval()
+    net.infer(x)
+    net.module_.train()
+    net.infer(x)
+    hook.remove()
+    assert seen == [16, 3]
