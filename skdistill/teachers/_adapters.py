@@ -315,6 +315,9 @@ class StoredOutputsTeacher(StackedTeacher):
 class _SklearnEnsemble(TeacherAdapter):
     """A scikit-learn ensemble that averages its fitted ``estimators_``."""
 
+    #: The dtype its members were fitted on (None: as the input is).
+    _dtype = None
+
     def _check_weights(self) -> None:
         """Refuse what is not a plain average (voting overrides)."""
 
@@ -349,8 +352,6 @@ class _SklearnEnsemble(TeacherAdapter):
             dtype=self._dtype,
             ensure_all_finite=False,
         )
-
-    _dtype = None
 
 
 class ForestTeacher(_SklearnEnsemble):
@@ -571,6 +572,14 @@ def as_teacher(teacher) -> TeacherAdapter:
         :func:`~skdistill.teachers.check_teacher`).
     ValueError
         If ``teacher`` is an empty list.
+
+    Examples
+    --------
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> from skdistill.teachers import as_teacher
+    >>> adapter = as_teacher(RandomForestClassifier(n_estimators=3))
+    >>> adapter.family, adapter.task, adapter.n_members
+    ('forest', 'classification', 3)
     """
     if isinstance(teacher, TeacherAdapter):
         return teacher
