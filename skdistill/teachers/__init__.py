@@ -121,10 +121,9 @@ from .._stored_outputs import (  # noqa: F401  (re-exported: skdistill.teachers.
     _row_keys,
 )
 from ._adapters import TeacherAdapter, as_teacher
-from ._common import (  # noqa: F401  (_positions: used by the distillers' tests)
+from ._common import (
     MIN_VARIANCE_FRACTION,
     VIRTUAL,
-    _positions,
     is_virtual,
     teacher_is_fitted,
     teacher_task,
