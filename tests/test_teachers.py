@@ -22,11 +22,15 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import BayesianRidge, LinearRegression, LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from skdistill.teachers import (
     MIN_VARIANCE_FRACTION,
+    TeacherOutputs,
+    as_teacher,
     check_teacher,
     check_teacher_classes,
     fit_teacher,
@@ -544,3 +548,116 @@ def test_joblib_memory_caches_member_outputs(forest, clf_data, tmp_path):
     assert_allclose(cached(forest, X, batch_size=64), first)
     fitted = memory.cache(fit_teacher)(clone(forest), X, clf_data[1])
     assert teacher_is_fitted(fitted)
+
+
+# -------------------------------------------------------------------- adapters
+def _family(teacher):
+    adapter = as_teacher(teacher)
+    return adapter.family, adapter.task
+
+
+def test_every_family_has_its_adapter(clf_data, reg_data, forest):
+    X, y = clf_data
+    assert _family(LogisticRegression()) == ("estimator", "classification")
+    assert _family(GradientBoostingRegressor()) == ("estimator", "regression")
+    assert _family(forest) == ("forest", "classification")
+    assert _family(RandomForestRegressor()) == ("forest", "regression")
+    assert _family(BaggingRegressor()) == ("bagging", "regression")
+    assert _family(_soft_voting()) == ("voting", "classification")
+    assert _family([LinearRegression(), BayesianRidge()]) == ("list", "regression")
+    assert _family(make_pipeline(StandardScaler(), forest)) == (
+        "pipeline",
+        "classification",
+    )
+    # A Pipeline ending in a single model is one member, the whole Pipeline.
+    assert _family(make_pipeline(StandardScaler(), LogisticRegression()))[0] == (
+        "estimator"
+    )
+    assert _family(FakeEnsembleClassifier()) == ("stacked", "classification")
+    assert _family(FakeEnsembleRegressor()) == ("stacked", "regression")
+    stored = TeacherOutputs(X[:5], logits=np.zeros((2, 5, 3)))
+    assert _family(stored) == ("stored", "classification")
+    assert as_teacher(stored).has_logits and not as_teacher(forest).has_logits
+    assert _family("virtual") == ("virtual", "classification")
+
+
+def test_adapter_members(clf_data, forest):
+    X, y = clf_data
+    single = LogisticRegression().fit(X, y)
+    (member,) = as_teacher(single).members()
+    assert member.estimator is single and member.features is None
+    assert not member.encoded and member.where == "the teacher (LogisticRegression)"
+
+    members = as_teacher(forest).members()
+    assert [m.estimator for m in members] == forest.estimators_
+    assert all(m.encoded and m.features is None for m in members)
+    assert (
+        members[2].where
+        == "member 2 (DecisionTreeClassifier) of RandomForestClassifier"
+    )
+
+    bag = BaggingClassifier(
+        LogisticRegression(), n_estimators=3, max_features=0.5, random_state=0
+    ).fit(X, y)
+    members = as_teacher(bag).members()
+    for m, feats in zip(members, bag.estimators_features_):
+        assert_array_equal(m.features, feats)
+
+    listed = [single, GaussianNB().fit(X, y)]
+    adapter = as_teacher(listed)
+    assert adapter.n_members == 2
+    assert [m.where for m in adapter.members()] == [
+        "teacher[0] (LogisticRegression)",
+        "teacher[1] (GaussianNB)",
+    ]
+    assert_array_equal(adapter.classes(), LABELS)
+
+    pipe = make_pipeline(StandardScaler(), forest)
+    adapter = as_teacher(pipe)
+    assert adapter.final.family == "forest" and adapter.n_members == 6
+    assert [m.estimator for m in adapter.members()] == forest.estimators_
+
+    stacked = as_teacher(FakeEnsembleClassifier().fit(X, y))
+    assert stacked.members() == []  # one predict_members call for all
+    with pytest.raises(ValueError, match="how many members"):
+        _ = stacked.n_members
+    with pytest.raises(ValueError, match="no members"):
+        as_teacher("virtual").members()
+
+
+def test_voting_adapter_counts_and_refuses(clf_data):
+    X, y = clf_data
+    unfitted = _soft_voting()
+    unfitted.set_params(nb="drop")
+    assert as_teacher(unfitted).n_members == 2
+    with pytest.raises(ValueError, match="weights"):
+        as_teacher(_soft_voting(weights=[3, 1, 1]).fit(X, y)).members()
+
+
+def test_pipeline_adapter_outputs_are_its_final_ensembles(clf_data):
+    X, y = clf_data
+    pipe = make_pipeline(
+        StandardScaler(), RandomForestClassifier(n_estimators=4, random_state=0)
+    ).fit(X, y)
+    probs = as_teacher(pipe).member_outputs(X)
+    expected = member_outputs(pipe[-1], pipe[:-1].transform(X))
+    assert_allclose(probs, expected)
+    assert_allclose(probs.mean(axis=0), pipe.predict_proba(X))
+
+
+def test_adapter_fit_bind_and_identity(clf_data):
+    X, y = clf_data
+    adapter = as_teacher(RandomForestClassifier(n_estimators=3, random_state=0))
+    assert as_teacher(adapter) is adapter
+    assert not adapter.is_fitted() and adapter.n_members == 3
+    fitted = adapter.fit(X, y)
+    assert type(fitted) is type(adapter) and fitted.estimator is not adapter.estimator
+    assert fitted.is_fitted() and fitted.fit(X, y) is fitted
+    assert fitted.n_members == 3
+    assert type(adapter.bind(clone(adapter.estimator))) is type(adapter)
+    listed = as_teacher([LogisticRegression(), GaussianNB()]).fit(X, y)
+    assert listed.family == "list" and listed.is_fitted()
+    # the wrappers give what the adapter gives
+    assert_allclose(fitted.member_outputs(X), member_outputs(fitted.estimator, X))
+    with pytest.raises(TypeError, match="regression teacher"):
+        as_teacher(LinearRegression().fit(X, np.arange(len(X)))).classes()

@@ -67,10 +67,19 @@ def _can_stream(est) -> bool:
         return True
     if isinstance(teacher, str):
         return False
-    members = teacher if isinstance(teacher, list | tuple) else [teacher]
-    if all(T.teacher_is_fitted(m) for m in members):
+    if T.teacher_is_fitted(teacher):
         return True
     return callable(getattr(teacher, "partial_fit", None))
+
+
+def _fit_teacher(adapter, X, y, sample_weight=None):
+    """The adapter of the fitted teacher (a function, for ``joblib.Memory``)."""
+    return adapter.fit(X, y, sample_weight)
+
+
+def _member_outputs(adapter, X, classes=None, y=None):
+    """The teacher's member outputs (a function, for ``joblib.Memory``)."""
+    return adapter.member_outputs(X, classes=classes, y=y)
 
 
 def _is_classification(est) -> bool:
@@ -135,22 +144,47 @@ class BaseDistiller(
         return cls(device=self.device, random_state=self._seed())
 
     def _prepare_teacher(self, X_teacher, y, sample_weight=None):
-        """Fit (if needed, through ``memory``) and run the teacher once."""
+        """Fit (if needed, through ``memory``) and run the teacher once.
+
+        Uses the adapter made when the data was validated (for ``teacher=
+        None``, of the default ensemble, made here) and keeps the fitted
+        teacher's adapter as ``_teacher_adapter_``.
+        """
+        adapter = self._teacher_adapter_
+        if adapter is None:
+            adapter = T.as_teacher(self._teacher_spec())
         memory = check_memory(self.memory)
-        fitted = memory.cache(T.fit_teacher).call_and_shelve(
-            self._teacher_spec(), X_teacher, y, sample_weight
+        fitted = memory.cache(_fit_teacher).call_and_shelve(
+            adapter, X_teacher, y, sample_weight
         )
-        self.teacher_ = fitted.get()
+        adapter = fitted.get()
+        self.teacher_ = adapter.estimator
         if _interrupted(self.teacher_):
             # Ctrl-C while the teacher trained: there is no student to keep, and
             # the half-trained teacher must not stay in the cache.
             fitted.clear()
             raise KeyboardInterrupt("the teacher's training was interrupted")
+        self._teacher_adapter_ = adapter
         if self.task_ == "classification":
-            T.check_teacher_classes(self.teacher_, self.classes_)
+            adapter.check_classes(self.classes_)
         out = self._teacher_targets(X_teacher, y)
         self.n_teacher_members_ = out.shape[1]
         return out
+
+    def _teacher_view(self):
+        """The adapter of ``teacher_``: the one made in fit, or (after unpickling,
+        which drops it) a new one."""
+        adapter = self.__dict__.get("_teacher_adapter_")
+        if adapter is None or adapter.estimator is not self.teacher_:
+            adapter = self._teacher_adapter_ = T.as_teacher(self.teacher_)
+        return adapter
+
+    def __getstate__(self):
+        # The adapter holds nothing but teacher_ and the task: it is made anew
+        # rather than stored twice (pickles and ``save`` files keep teacher_).
+        state = super().__getstate__()
+        state.pop("_teacher_adapter_", None)
+        return state
 
     def _teacher_targets(self, X_teacher, y=None) -> np.ndarray:
         """The teacher's member outputs on ``X_teacher``, batch-first, as trained on.
@@ -160,16 +194,16 @@ class BaseDistiller(
         ``log_softmax`` as it is); regression: ``(n, N, 2)`` member means and
         variances in standardised target units. Cached through ``memory``.
         """
-        run = check_memory(self.memory).cache(T.member_outputs)
-        if self.task_ == "classification" and T.has_logits(self.teacher_):
-            logp = self.teacher_.predict_members_log_proba(X_teacher)
-            cols = T._positions(self.classes_, self.teacher_.classes_, "the teacher")
-            return logp[:, :, cols].transpose(1, 0, 2).astype(np.float32)
+        adapter = self._teacher_view()
+        run = check_memory(self.memory).cache(_member_outputs)
+        if self.task_ == "classification" and adapter.has_logits:
+            logp = adapter.member_log_probabilities(X_teacher, self.classes_)
+            return logp.transpose(1, 0, 2).astype(np.float32)
         if self.task_ == "classification":
-            probs = run(self.teacher_, X_teacher, classes=self.classes_)
+            probs = run(adapter, X_teacher, classes=self.classes_)
             logp = np.log(np.clip(probs, np.exp(LOG_PROB_FLOOR), None))
             return logp.transpose(1, 0, 2).astype(np.float32)  # batch-first (n, N, K)
-        means, variances = run(self.teacher_, X_teacher, y=y)
+        means, variances = run(adapter, X_teacher, y=y)
         scaled_means = (means - self.y_mean_) / self.y_scale_
         scaled_vars = variances / self.y_scale_**2
         out = np.stack((scaled_means, scaled_vars), axis=-1).transpose(1, 0, 2)
@@ -346,13 +380,11 @@ default=None
         teacher = self.teacher
         virtual = isinstance(teacher, str) and teacher == "virtual"
         streamed = False  # the teacher learns the stream too
+        adapter = None  # the teacher's, made once per call
         if not virtual:
             if teacher is not None:
-                T.check_teacher(teacher)
-            members = teacher if isinstance(teacher, list | tuple) else [teacher]
-            fitted = teacher is not None and all(
-                T.teacher_is_fitted(m) for m in members
-            )
+                adapter = T.as_teacher(teacher)
+            fitted = adapter is not None and adapter.is_fitted()
             streamed = not fitted
             if streamed and not (
                 teacher is None or callable(getattr(teacher, "partial_fit", None))
@@ -372,7 +404,7 @@ default=None
                     else "classification"
                 )
             else:
-                self.task_ = self._task_from_teacher()
+                self.task_ = "classification" if virtual else adapter.task
             if not self._supports(self.task_):
                 raise TypeError(
                     f"{type(self).__name__} does not support {self.task_} teachers"
@@ -381,7 +413,7 @@ default=None
         X_teacher = X
         if self.task_ == "classification":
             if first and classes is None and not (virtual or streamed):
-                classes = T.teacher_classes(teacher)
+                classes = adapter.classes()
             Xv, y_student = self._validate_partial_classes(X, y, classes, first)
             y_raw = self.classes_[y_student]
         else:
@@ -407,8 +439,20 @@ default=None
             if self.task_ == "classification":
                 kw["classes"] = self.classes_
             self.teacher_.partial_fit(X_teacher, y_raw, **kw)
+        if not virtual:
+            if adapter is None:  # the default ensemble
+                adapter = T.as_teacher(self.teacher_)
+            elif adapter.estimator is not self.teacher_:
+                # A streamed clone of the teacher; or the teacher of the first
+                # call, where the parameter has changed since.
+                adapter = (
+                    adapter.bind(self.teacher_)
+                    if streamed
+                    else T.as_teacher(self.teacher_)
+                )
+            self._teacher_adapter_ = adapter
         if first and self.task_ == "classification" and not virtual:
-            T.check_teacher_classes(self.teacher_, self.classes_)
+            adapter.check_classes(self.classes_)
         if self.task_ == "regression":
             y_student = (y_student - self.y_mean_) / self.y_scale_
         if self.task_ == "regression":

@@ -137,6 +137,7 @@ class DistillerInputsMixin:
                 "continuous-multioutput",
             )
             self.task_ = "regression" if regression else "classification"
+            self._teacher_adapter_ = None  # made for the default teacher later
             return self._validate_target(X, y)
         if isinstance(self.teacher, str):
             if self.teacher != "virtual":
@@ -150,9 +151,10 @@ class DistillerInputsMixin:
                     f"KDDistiller; {type(self).__name__} distils a real "
                     "teacher's members: pass an estimator or a list of them"
                 )
-        else:
-            T.check_teacher(self.teacher)
-        self.task_ = self._task_from_teacher()
+        # The teacher is checked and its family told once per fit: the
+        # adapter answers every later question about it.
+        self._teacher_adapter_ = T.as_teacher(self.teacher)
+        self.task_ = self._teacher_adapter_.task
         if not self._supports(self.task_):
             raise TypeError(
                 f"{type(self).__name__} does not support {self.task_} teachers"
