@@ -78,6 +78,8 @@ _FOLLOWS_Y = {
         "teacher=None follows y: a continuous y fits a regression student"
     ),
 }
+
+
 def _expected_failed_checks(estimator):
     expected = dict(EXPECTED_FAILURES.get(type(estimator).__name__, {}))
     if getattr(estimator, "teacher", "") is None:

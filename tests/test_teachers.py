@@ -573,8 +573,8 @@ def test_every_family_has_its_adapter(clf_data, reg_data, forest):
     assert _family(make_pipeline(StandardScaler(), LogisticRegression()))[0] == (
         "estimator"
     )
-    assert _family(FakeEnsembleClassifier()) == ("stacked", "classification")
-    assert _family(FakeEnsembleRegressor()) == ("stacked", "regression")
+    assert _family(FakeEnsembleClassifier()) == ("members", "classification")
+    assert _family(FakeEnsembleRegressor()) == ("members", "regression")
     stored = TeacherOutputs(X[:5], logits=np.zeros((2, 5, 3)))
     assert _family(stored) == ("stored", "classification")
     assert as_teacher(stored).has_logits and not as_teacher(forest).has_logits

@@ -7,7 +7,7 @@ without telling the family again. The families:
 
 ==========================  =================================================
 ``VirtualTeacher``          the string ``"virtual"`` (teacher-free KD)
-``StackedTeacher``          anything with ``predict_members`` (skdistill
+``MembersTeacher``          anything with ``predict_members`` (skdistill
                             ensembles and distillers, duck-typed ones)
 ``StoredOutputsTeacher``    a :class:`~skdistill.TeacherOutputs`
 ``ForestTeacher``           random forests and extra trees
@@ -106,7 +106,7 @@ class TeacherAdapter:
     ----------
     family : str
         The family's name: ``"estimator"``, ``"forest"``, ``"bagging"``,
-        ``"voting"``, ``"list"``, ``"pipeline"``, ``"stacked"``,
+        ``"voting"``, ``"list"``, ``"pipeline"``, ``"members"``,
         ``"stored"`` or ``"virtual"``.
     has_logits : bool
         Whether the teacher holds member logits (a
@@ -272,10 +272,10 @@ class EstimatorTeacher(TeacherAdapter):
     """Any single estimator: one member (a Pipeline ending in one too)."""
 
 
-class StackedTeacher(TeacherAdapter):
+class MembersTeacher(TeacherAdapter):
     """Anything with ``predict_members``: every member at once, in batches."""
 
-    family = "stacked"
+    family = "members"
 
     @property
     def n_members(self) -> int:
@@ -295,7 +295,7 @@ class StackedTeacher(TeacherAdapter):
         return stacked_gaussians(self.estimator, X, y, batch_size)
 
 
-class StoredOutputsTeacher(StackedTeacher):
+class StoredOutputsTeacher(MembersTeacher):
     """A :class:`~skdistill.TeacherOutputs`: outputs looked up by row."""
 
     family = "stored"
@@ -528,7 +528,7 @@ def _family(teacher, *, outer: bool = True) -> type[TeacherAdapter]:
     if isinstance(teacher, TeacherOutputs):
         return StoredOutputsTeacher
     if callable(getattr(teacher, "predict_members", None)):
-        return StackedTeacher
+        return MembersTeacher
     if isinstance(teacher, _FORESTS):
         return ForestTeacher
     if isinstance(teacher, _BAGGING):
@@ -563,7 +563,7 @@ def as_teacher(teacher) -> TeacherAdapter:
     -------
     TeacherAdapter
         An instance of the family's class (``ForestTeacher``,
-        ``ListTeacher``, ``StackedTeacher``, ...; its ``family`` names it).
+        ``ListTeacher``, ``MembersTeacher``, ...; its ``family`` names it).
 
     Raises
     ------
