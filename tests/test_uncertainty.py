@@ -10,7 +10,6 @@ from scipy import special, stats
 from sklearn.utils import Bunch
 
 from skdistill.uncertainty import (
-    _digamma,
     classification_uncertainty,
     dirichlet_uncertainty,
     mixture_mean_std,
@@ -243,11 +242,6 @@ def test_mixture_nll_rejects_wrong_y():
 # --------------------------------------------------------------------------
 # Dirichlet
 # --------------------------------------------------------------------------
-
-
-def test_digamma_matches_scipy():
-    x = np.concatenate([np.logspace(-8, 8, 500), np.linspace(0.05, 25.0, 500)])
-    np.testing.assert_allclose(_digamma(x), special.digamma(x), rtol=1e-13, atol=1e-13)
 
 
 def test_dirichlet_matches_closed_form_reference():
