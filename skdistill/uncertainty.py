@@ -17,6 +17,8 @@ Dirichlet decomposition's ``scipy.special.digamma``, the mixture likelihood's
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import digamma, entr, logsumexp
@@ -303,7 +305,9 @@ def mixture_nll(y: ArrayLike, means: ArrayLike, variances: ArrayLike) -> float:
     return float(-np.mean(log_mix))
 
 
-def dirichlet_uncertainty(alpha: ArrayLike) -> Bunch:
+def dirichlet_uncertainty(
+    concentration: ArrayLike | None = None, *, alpha: ArrayLike | None = None
+) -> Bunch:
     """Decompose the uncertainty of Dirichlet predictions, in nats.
 
     For concentrations :math:`\\alpha` with :math:`\\alpha_0 = \\sum_c
@@ -319,8 +323,11 @@ def dirichlet_uncertainty(alpha: ArrayLike) -> Bunch:
 
     Parameters
     ----------
-    alpha : array-like of shape (n_samples, n_classes)
-        Positive Dirichlet concentrations.
+    concentration : array-like of shape (n_samples, n_classes)
+        Positive Dirichlet concentrations :math:`\\alpha`.
+    alpha : array-like, deprecated
+        The former name of ``concentration`` (a ``FutureWarning``); deprecated
+        in 0.2.0, to be removed in 0.4.0.
 
     Returns
     -------
@@ -331,7 +338,8 @@ def dirichlet_uncertainty(alpha: ArrayLike) -> Bunch:
     Raises
     ------
     ValueError
-        If ``alpha`` is not 2-D, contains NaN or infinity, or is not positive.
+        If ``concentration`` is not 2-D, contains NaN or infinity, or is not
+        positive.
 
     Examples
     --------
@@ -343,17 +351,29 @@ def dirichlet_uncertainty(alpha: ArrayLike) -> Bunch:
     >>> np.round(u.epistemic, 4)  # ...but a flat Dirichlet is far less certain
     array([0.1931, 0.0002])
     """
-    a = _as_float_array(alpha, "alpha")
-    if a.ndim != 2:
-        raise ValueError(
-            f"alpha must be 2-D (n_samples, n_classes); got shape {a.shape}."
+    if alpha is not None:
+        if concentration is not None:
+            raise TypeError("give concentration only (alpha is its former name).")
+        warnings.warn(
+            "The alpha parameter of dirichlet_uncertainty was renamed "
+            "concentration in 0.2.0 and will be removed in 0.4.0.",
+            FutureWarning,
+            stacklevel=2,
         )
-    if a.shape[1] == 0:
-        raise ValueError("alpha needs at least one class.")
-    if a.size and a.min() <= 0:
-        raise ValueError("alpha (Dirichlet concentrations) must be positive.")
-    a0 = a.sum(axis=1, keepdims=True)
-    mean = a / a0
+        concentration = alpha
+    if concentration is None:
+        raise TypeError("dirichlet_uncertainty needs the concentrations.")
+    c = _as_float_array(concentration, "concentration")
+    if c.ndim != 2:
+        raise ValueError(
+            f"concentration must be 2-D (n_samples, n_classes); got shape {c.shape}."
+        )
+    if c.shape[1] == 0:
+        raise ValueError("concentration needs at least one class.")
+    if c.size and c.min() <= 0:
+        raise ValueError("concentration (of a Dirichlet) must be positive.")
+    c0 = c.sum(axis=1, keepdims=True)
+    mean = c / c0
     total = _entropy(mean)
-    aleatoric = -np.sum(mean * (digamma(a + 1.0) - digamma(a0 + 1.0)), axis=1)
+    aleatoric = -np.sum(mean * (digamma(c + 1.0) - digamma(c0 + 1.0)), axis=1)
     return _decomposition(total, aleatoric)

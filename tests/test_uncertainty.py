@@ -293,3 +293,13 @@ def test_dirichlet_sharp_concentrations_have_little_epistemic():
 def test_dirichlet_rejects_bad_input(alpha, match):
     with pytest.raises(ValueError, match=match):
         dirichlet_uncertainty(alpha)
+
+
+def test_dirichlet_alpha_keyword_is_deprecated():
+    concentration = [[2.0, 3.0, 5.0]]
+    with pytest.warns(FutureWarning, match="renamed concentration"):
+        old = dirichlet_uncertainty(alpha=concentration)
+    new = dirichlet_uncertainty(concentration=concentration)
+    np.testing.assert_array_equal(old.epistemic, new.epistemic)
+    with pytest.raises(TypeError, match="concentration only"):
+        dirichlet_uncertainty(concentration, alpha=concentration)
