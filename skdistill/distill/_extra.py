@@ -27,9 +27,6 @@ from .._base import stacked_probabilities
 from ..teachers import UnknownRowsError
 from ..uncertainty import classification_uncertainty
 
-#: Accepted values of ``extra_inputs``.
-_EXTRA_KINDS = (None, "noise", "mixup", "noise+mixup")
-
 #: The label that marks an extra (unlabelled) row, per task.
 _NO_LABEL = {"classification": -1, "regression": np.nan}
 
