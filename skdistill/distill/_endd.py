@@ -208,7 +208,7 @@ device_data, accelerator, **kwargs :
         "be removed in 0.4.0."
     )
     def predict_alpha(self, X) -> np.ndarray:
-        """Dirichlet concentrations: use :meth:`predict_concentration`."""
+        """Deprecated alias of :meth:`predict_concentration` (removed in 0.4.0)."""
         return self.predict_concentration(X)
 
     def predict_proba(self, X) -> np.ndarray:
