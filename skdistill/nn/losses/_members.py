@@ -226,7 +226,7 @@ def cohort_mutual_learning_loss(
     log_p = torch.log_softmax(logits, dim=-1)
     with torch.no_grad():
         p = log_p.exp()
-        neg_entropy = torch.xlogy(p, p).sum(dim=-1)  # (B, N): -H(p_l)
+        neg_entropy = -torch.special.entr(p).sum(dim=-1)  # (B, N): -H(p_l)
         others_neg_entropy = (neg_entropy.sum(dim=1, keepdim=True) - neg_entropy) / (
             n - 1
         )
