@@ -164,9 +164,10 @@ device_data, accelerator, **kwargs :
         """
         if self.task_ != "classification" or not len(X_rows):
             return
-        # The Dirichlet's mean, softmax of the log-concentrations.
+        # The Dirichlet's mean, softmax of the (clipped) log-concentrations.
+        z = self._reduce_outputs(X_rows, None, name="student")[:, 0]
         student = softmax(
-            self._reduce_outputs(X_rows, None, name="student")[:, 0], axis=-1
+            np.clip(z, -MAX_LOG_CONCENTRATION, MAX_LOG_CONCENTRATION), axis=-1
         )
         teacher = np.exp(teacher_rows).mean(axis=1)
         top_s = float(student.max(axis=1).mean())
