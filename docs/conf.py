@@ -47,8 +47,6 @@ default_role = "literal"
 # Every cross-reference must resolve, to our own pages or to an inventory in
 # docs/_inv: with -W a broken link fails the build.
 nitpicky = True
-# Private helpers a docstring names (they have no page of their own).
-nitpick_ignore = [("py:func", "_digamma")]
 
 # ----------------------------------------------------------------------------- API pages
 autosummary_generate = True

@@ -7,8 +7,8 @@ the ensemble's on the test rows and on a noise-shifted copy of them, and its
 rank agreement with the ensemble's), parameters and prediction speed. It also writes the table, a
 reliability diagram (reliability.png) and histograms of the epistemic
 uncertainty of each student against the ensemble's, on the test rows and on
-the shifted copy (epistemic.png), into the output folder. A line on stderr announces each
-model as it is fitted. ``--help`` lists the options; bad data or settings end
+the shifted copy (epistemic.png), into the output folder. A progress bar on
+stderr names each model as it is fitted. ``--help`` lists the options; bad data or settings end
 with a one-line error and exit status 1 (2 for a malformed command line).
 """
 
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 BUNDLED = ("breast_cancer", "digits", "wine", "iris", "spiral")
 
@@ -61,6 +62,10 @@ def _load(dataset: str, target: str | None):
     return X, y
 
 
+#: The progress bar: what is being fitted, the models done, the time so far.
+_BAR = "{desc} [{bar:10}] {n_fmt}/{total_fmt} {elapsed}"
+
+
 def _n_params(est) -> int:
     return sum(p.numel() for p in est.net_.module_.parameters())
 
@@ -73,11 +78,6 @@ def _predict_seconds(est, X, repeats=5) -> float:
         est.predict_proba(X)
         best = min(best, time.perf_counter() - t0)
     return best
-
-
-def _progress(step: int, total: int, text: str) -> None:
-    bar = "#" * step + "." * (total - step)
-    print(f"[{bar}] {step}/{total} {text}", file=sys.stderr, flush=True)
 
 
 def _positive_int(text: str) -> int:
@@ -272,14 +272,6 @@ def _run(args) -> int:
     student = dict(device=device, random_state=0)
     if args.epochs is not None:
         student["max_epochs"] = args.epochs
-    total = 5
-    _progress(1, total, f"fitting the ensemble ({args.n_members} members)")
-    ens = EnsembleClassifier(
-        n_members=args.n_members, hidden_layer_sizes=(64, 32), batch_size="auto",
-        early_stopping=True, validation_fraction=0.1, n_iter_no_change=20,
-        max_epochs=args.epochs or 500, device=device, random_state=0,
-    ).fit(X_tr, y_tr)  # fmt: skip
-    models = {f"ensemble (N={args.n_members})": ens}
     specs = [
         (f"Hydra+ (M={args.n_heads})", HydraDistiller, dict(n_heads=args.n_heads)),
         (f"Hydra (M={args.n_heads})", HydraDistiller,
@@ -287,9 +279,24 @@ def _run(args) -> int:
         ("KD", KDDistiller, {}),
         ("EnDD", EnDDDistiller, {}),
     ]  # fmt: skip
-    for i, (name, cls, params) in enumerate(specs, start=2):
-        _progress(i, total, f"distilling: {name}")
-        models[name] = cls(teacher=ens, **params, **student).fit(X_tr, y_tr)
+    # One progress bar on stderr: its text names the model being fitted,
+    # its count the models done.
+    with tqdm(
+        total=1 + len(specs), file=sys.stderr, miniters=1, mininterval=0,
+        desc=f"fitting the ensemble ({args.n_members} members)", bar_format=_BAR,
+    ) as progress:  # fmt: skip
+        ens = EnsembleClassifier(
+            n_members=args.n_members, hidden_layer_sizes=(64, 32), batch_size="auto",
+            early_stopping=True, validation_fraction=0.1, n_iter_no_change=20,
+            max_epochs=args.epochs or 500, device=device, random_state=0,
+        ).fit(X_tr, y_tr)  # fmt: skip
+        models = {f"ensemble (N={args.n_members})": ens}
+        for name, cls, params in specs:
+            progress.set_description_str(f"distilling: {name}", refresh=False)
+            progress.update()
+            models[name] = cls(teacher=ens, **params, **student).fit(X_tr, y_tr)
+        progress.set_description_str("fitted", refresh=False)
+        progress.update()
 
     # A shifted copy of the test rows (Gaussian noise of one standard
     # deviation per feature): the ensemble's members disagree more there.

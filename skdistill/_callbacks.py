@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import torch
+from scipy.special import softmax
 from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import unpack_data
@@ -55,9 +56,7 @@ def mean_prediction(stacked: np.ndarray, task: str | None) -> np.ndarray:
     if task == "regression":
         return stacked[..., 0].mean(axis=1)
     if task == "classification":
-        z = stacked - stacked.max(axis=-1, keepdims=True)
-        p = np.exp(z)
-        return (p / p.sum(axis=-1, keepdims=True)).mean(axis=1)
+        return softmax(stacked, axis=-1).mean(axis=1)
     return stacked
 
 

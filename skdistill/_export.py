@@ -133,8 +133,8 @@ class _PredictionGraph(nn.Module):
         out = self.module(x)
         if self.kind == "dirichlet":
             z = out[:, 0, :].clamp(-MAX_LOG_CONCENTRATION, MAX_LOG_CONCENTRATION)
-            alpha = torch.exp(z)
-            return alpha / alpha.sum(dim=1, keepdim=True), alpha
+            concentration = torch.exp(z)
+            return concentration / concentration.sum(dim=1, keepdim=True), concentration
         if self.kind == "classification":
             members = torch.softmax(self._spread_logits(out), dim=-1).transpose(0, 1)
             return members.mean(dim=0), members
@@ -240,8 +240,9 @@ def to_onnx(estimator, path, *, opset=None) -> None:
       return_std=True)``, and ``member_means`` and ``member_variances``
       ``(n_members, batch)``, as ``predict_members``, in ``y``'s units;
     * an :class:`~skdistill.EnDDDistiller`: ``probabilities`` and the
-      Dirichlet's ``alpha`` ``(batch, n_classes)``, as ``predict_alpha``
-      (its ``predict_members`` draws at random and is not exported).
+      Dirichlet's concentrations, named ``alpha``, ``(batch, n_classes)``, as
+      ``predict_concentration`` (its ``predict_members`` draws at random and
+      is not exported).
 
     The model's metadata (``metadata_props``) holds the skdistill version,
     the estimator's class, the kind of outputs and, for a classifier,

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import torch
+from scipy.special import softmax
 from sklearn.utils.validation import check_is_fitted
 
 from .training import TensorData
@@ -31,9 +32,7 @@ def _host_tensor(array, dtype=None) -> torch.Tensor:
 
 def stacked_probabilities(logits: np.ndarray) -> np.ndarray:
     """Stacked ``(n, M, K)`` logits -> member probabilities ``(M, n, K)``."""
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=-1, keepdims=True)).transpose(1, 0, 2)
+    return softmax(logits, axis=-1).transpose(1, 0, 2)
 
 
 def _allocate_like(part, n):

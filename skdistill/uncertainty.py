@@ -10,14 +10,19 @@ A decomposition is a :class:`sklearn.utils.Bunch` with ``total``, ``aleatoric``
 and ``epistemic``, each ``(n_samples,)``: in nats for classification, as
 variances for regression. ``pandas.DataFrame(bunch)`` turns one into a table.
 
-This module needs numpy only (the digamma function of the Dirichlet
-decomposition is computed here, see :func:`_digamma`).
+The numerics are scipy's: entropies with ``scipy.special.entr``, the
+Dirichlet decomposition's ``scipy.special.digamma``, the mixture likelihood's
+``scipy.stats.norm.logpdf`` and ``scipy.special.logsumexp``.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.special import digamma, entr, logsumexp
+from scipy.stats import norm
 from sklearn.utils import Bunch
 
 __all__ = [
@@ -108,33 +113,12 @@ def _check_members(means, variances) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:
-    """Shannon entropy in nats over the last axis, with 0 log 0 = 0."""
-    safe = np.where(p > 0, p, 1.0)
-    return -np.sum(p * np.log(safe), axis=-1)
+    """Shannon entropy in nats over the last axis, with 0 log 0 = 0.
 
-
-#: B_2k / (2k) for k = 1..7, the coefficients of 1 / x^2k in ln x - 1/(2x) - ψ(x).
-_DIGAMMA_SERIES = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12)
-
-
-def _digamma(x: np.ndarray) -> np.ndarray:
-    """The digamma function ψ for positive ``x``, to about 1e-15.
-
-    Shift ``x`` up to at least 10 with ψ(x) = ψ(x + 1) − 1/x, then use the
-    asymptotic series ψ(x) ≈ ln x − 1/(2x) − Σ_k B_2k / (2k x^2k) (seven terms).
+    ``entr`` (not ``scipy.stats.entropy``, which renormalises each row): rows
+    are used as they are, within ``PROBA_SUM_TOL`` of summing to 1.
     """
-    x = np.array(x, dtype=np.float64)  # a copy: shifted in place below
-    shift = np.zeros_like(x)
-    small = x < 10.0
-    while small.any():
-        shift[small] += 1.0 / x[small]
-        x[small] += 1.0
-        small = x < 10.0
-    x2 = (1.0 / x) ** 2
-    series = np.zeros_like(x)
-    for coef in reversed(_DIGAMMA_SERIES):  # Horner's rule in 1 / x^2
-        series = (series + coef) * x2
-    return np.log(x) - 0.5 / x - series - shift
+    return entr(p).sum(axis=-1)
 
 
 def _decomposition(total: np.ndarray, aleatoric: np.ndarray) -> Bunch:
@@ -316,13 +300,14 @@ def mixture_nll(y: ArrayLike, means: ArrayLike, variances: ArrayLike) -> float:
     if y.shape[0] == 0:
         raise ValueError("mixture_nll needs at least one sample.")
     var = np.maximum(var, VARIANCE_FLOOR)
-    log_density = -0.5 * (np.log(2.0 * np.pi * var) + (y - mu) ** 2 / var)
-    top = log_density.max(axis=0)
-    log_mix = top + np.log(np.mean(np.exp(log_density - top), axis=0))
+    log_density = norm.logpdf(y, mu, np.sqrt(var))
+    log_mix = logsumexp(log_density, axis=0) - np.log(mu.shape[0])
     return float(-np.mean(log_mix))
 
 
-def dirichlet_uncertainty(alpha: ArrayLike) -> Bunch:
+def dirichlet_uncertainty(
+    concentration: ArrayLike | None = None, *, alpha: ArrayLike | None = None
+) -> Bunch:
     """Decompose the uncertainty of Dirichlet predictions, in nats.
 
     For concentrations :math:`\\alpha` with :math:`\\alpha_0 = \\sum_c
@@ -338,8 +323,11 @@ def dirichlet_uncertainty(alpha: ArrayLike) -> Bunch:
 
     Parameters
     ----------
-    alpha : array-like of shape (n_samples, n_classes)
-        Positive Dirichlet concentrations.
+    concentration : array-like of shape (n_samples, n_classes)
+        Positive Dirichlet concentrations :math:`\\alpha`.
+    alpha : array-like, deprecated
+        The former name of ``concentration`` (a ``FutureWarning``); deprecated
+        in 0.2.0, to be removed in 0.4.0.
 
     Returns
     -------
@@ -350,7 +338,8 @@ def dirichlet_uncertainty(alpha: ArrayLike) -> Bunch:
     Raises
     ------
     ValueError
-        If ``alpha`` is not 2-D, contains NaN or infinity, or is not positive.
+        If ``concentration`` is not 2-D, contains NaN or infinity, or is not
+        positive.
 
     Examples
     --------
@@ -362,17 +351,29 @@ def dirichlet_uncertainty(alpha: ArrayLike) -> Bunch:
     >>> np.round(u.epistemic, 4)  # ...but a flat Dirichlet is far less certain
     array([0.1931, 0.0002])
     """
-    a = _as_float_array(alpha, "alpha")
-    if a.ndim != 2:
-        raise ValueError(
-            f"alpha must be 2-D (n_samples, n_classes); got shape {a.shape}."
+    if alpha is not None:
+        if concentration is not None:
+            raise TypeError("give concentration only (alpha is its former name).")
+        warnings.warn(
+            "The alpha parameter of dirichlet_uncertainty was renamed "
+            "concentration in 0.2.0 and will be removed in 0.4.0.",
+            FutureWarning,
+            stacklevel=2,
         )
-    if a.shape[1] == 0:
-        raise ValueError("alpha needs at least one class.")
-    if a.size and a.min() <= 0:
-        raise ValueError("alpha (Dirichlet concentrations) must be positive.")
-    a0 = a.sum(axis=1, keepdims=True)
-    mean = a / a0
+        concentration = alpha
+    if concentration is None:
+        raise TypeError("dirichlet_uncertainty needs the concentrations.")
+    c = _as_float_array(concentration, "concentration")
+    if c.ndim != 2:
+        raise ValueError(
+            f"concentration must be 2-D (n_samples, n_classes); got shape {c.shape}."
+        )
+    if c.shape[1] == 0:
+        raise ValueError("concentration needs at least one class.")
+    if c.size and c.min() <= 0:
+        raise ValueError("concentration (of a Dirichlet) must be positive.")
+    c0 = c.sum(axis=1, keepdims=True)
+    mean = c / c0
     total = _entropy(mean)
-    aleatoric = -np.sum(mean * (_digamma(a + 1.0) - _digamma(a0 + 1.0)), axis=1)
+    aleatoric = -np.sum(mean * (digamma(c + 1.0) - digamma(c0 + 1.0)), axis=1)
     return _decomposition(total, aleatoric)

@@ -146,7 +146,7 @@ def test_endd_student_exports_probabilities_and_alpha(clf_ensemble, clf_data, tm
             out["probabilities"], student.predict_proba(X), rtol=RTOL, atol=ATOL
         )
         np.testing.assert_allclose(
-            out["alpha"], student.predict_alpha(X), rtol=RTOL, atol=ATOL
+            out["alpha"], student.predict_concentration(X), rtol=RTOL, atol=ATOL
         )
 
 

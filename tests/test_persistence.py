@@ -121,8 +121,8 @@ def outputs(est, X):
     out = {"predict": est.predict(X)}
     if hasattr(est, "predict_proba"):
         out["predict_proba"] = est.predict_proba(X)
-    if hasattr(est, "predict_alpha"):
-        out["predict_alpha"] = est.predict_alpha(X)
+    if hasattr(est, "predict_concentration"):
+        out["predict_concentration"] = est.predict_concentration(X)
     if is_regressor(est):
         out["predict_std"] = est.predict(X, return_std=True)[1]
     out["predict_members"] = est.predict_members(X)

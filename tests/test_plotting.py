@@ -487,14 +487,36 @@ def test_regression_band_needs_one_feature():
 def test_matplotlib_is_imported_lazily():
     import skdistill.plotting
 
-    tree = ast.parse(Path(skdistill.plotting.__file__).read_text())
-    top_level = [
-        alias.name if isinstance(node, ast.Import) else node.module
-        for node in tree.body
-        if isinstance(node, (ast.Import, ast.ImportFrom))
-        for alias in node.names
-    ]
-    assert not [m for m in top_level if m and m.startswith("matplotlib")]
+    modules = sorted(Path(skdistill.plotting.__file__).parent.glob("*.py"))
+    assert len(modules) > 1  # a package: __init__ and one module per picture
+    for module in modules:
+        tree = ast.parse(module.read_text())
+        top_level = [
+            alias.name if isinstance(node, ast.Import) else node.module
+            for node in tree.body
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in node.names
+        ]
+        assert not [m for m in top_level if m and m.startswith("matplotlib")], module
+
+
+def test_public_functions_import_from_the_package():
+    import skdistill.plotting
+    from skdistill.plotting import (
+        plot_decision_and_uncertainty,
+        plot_regression_band,
+        plot_reliability_diagram,
+        plot_uncertainty_histograms,
+    )
+
+    for name in skdistill.plotting.__all__:
+        assert callable(getattr(skdistill.plotting, name))
+    assert {
+        plot_decision_and_uncertainty,
+        plot_regression_band,
+        plot_reliability_diagram,
+        plot_uncertainty_histograms,
+    } == {getattr(skdistill.plotting, name) for name in skdistill.plotting.__all__}
 
 
 # --------------------------------------------------------------------------

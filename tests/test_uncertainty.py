@@ -10,7 +10,6 @@ from scipy import special, stats
 from sklearn.utils import Bunch
 
 from skdistill.uncertainty import (
-    _digamma,
     classification_uncertainty,
     dirichlet_uncertainty,
     mixture_mean_std,
@@ -245,11 +244,6 @@ def test_mixture_nll_rejects_wrong_y():
 # --------------------------------------------------------------------------
 
 
-def test_digamma_matches_scipy():
-    x = np.concatenate([np.logspace(-8, 8, 500), np.linspace(0.05, 25.0, 500)])
-    np.testing.assert_allclose(_digamma(x), special.digamma(x), rtol=1e-13, atol=1e-13)
-
-
 def test_dirichlet_matches_closed_form_reference():
     alpha = np.random.default_rng(8).gamma(1.0, 3.0, size=(20, 4)) + 0.05
     u = dirichlet_uncertainty(alpha)
@@ -299,3 +293,13 @@ def test_dirichlet_sharp_concentrations_have_little_epistemic():
 def test_dirichlet_rejects_bad_input(alpha, match):
     with pytest.raises(ValueError, match=match):
         dirichlet_uncertainty(alpha)
+
+
+def test_dirichlet_alpha_keyword_is_deprecated():
+    concentration = [[2.0, 3.0, 5.0]]
+    with pytest.warns(FutureWarning, match="renamed concentration"):
+        old = dirichlet_uncertainty(alpha=concentration)
+    new = dirichlet_uncertainty(concentration=concentration)
+    np.testing.assert_array_equal(old.epistemic, new.epistemic)
+    with pytest.raises(TypeError, match="concentration only"):
+        dirichlet_uncertainty(concentration, alpha=concentration)

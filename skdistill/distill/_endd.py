@@ -9,7 +9,7 @@ from functools import partial
 import numpy as np
 from scipy.special import softmax
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch, check_random_state, deprecated
 
 from .._constraints import ENDD, constraints_for
 from ..nn.criteria import EnDDCriterion
@@ -24,7 +24,7 @@ __all__ = ["EnDDDistiller"]
 class EnDDDistiller(BaseDistiller):
     """Ensemble distribution distillation (Malinin et al., 2020).
 
-    The student predicts Dirichlet concentrations ``alpha = exp(z)`` and is
+    The student predicts Dirichlet concentrations ``a = exp(z)`` and is
     trained with the Dirichlet negative log-likelihood of the teacher
     members' (smoothed) probabilities, so it models the *distribution* of the
     members' predictions, not only their mean. The temperature follows
@@ -36,7 +36,7 @@ class EnDDDistiller(BaseDistiller):
 
     Uncertainty comes from the Dirichlet in closed form: total = entropy of
     the expected probabilities, aleatoric = expected entropy
-    ``-sum_c (alpha_c / alpha_0) [psi(alpha_c + 1) - psi(alpha_0 + 1)]``,
+    ``-sum_c (a_c / a_0) [psi(a_c + 1) - psi(a_0 + 1)]``,
     epistemic = their difference. ``predict_members`` draws member-like
     probability vectors from the Dirichlet (seeded by ``random_state``).
 
@@ -68,7 +68,7 @@ device_data, accelerator, **kwargs :
     >>> X, y = load_iris(return_X_y=True)
     >>> ens = EnsembleClassifier(n_members=4, max_epochs=5, random_state=0)
     >>> endd = EnDDDistiller(teacher=ens, max_epochs=5, random_state=0).fit(X, y)
-    >>> endd.predict_alpha(X[:2]).shape
+    >>> endd.predict_concentration(X[:2]).shape
     (2, 3)
     """
 
@@ -164,9 +164,10 @@ device_data, accelerator, **kwargs :
         """
         if self.task_ != "classification" or not len(X_rows):
             return
-        # The Dirichlet's mean, softmax of the log-concentrations.
+        # The Dirichlet's mean, softmax of the (clipped) log-concentrations.
+        z = self._reduce_outputs(X_rows, None, name="student")[:, 0]
         student = softmax(
-            self._reduce_outputs(X_rows, None, name="student")[:, 0], axis=-1
+            np.clip(z, -MAX_LOG_CONCENTRATION, MAX_LOG_CONCENTRATION), axis=-1
         )
         teacher = np.exp(teacher_rows).mean(axis=1)
         top_s = float(student.max(axis=1).mean())
@@ -194,28 +195,41 @@ device_data, accelerator, **kwargs :
         )
         return [("temperature_schedule", CriterionSchedule("temperature", schedule))]
 
-    def predict_alpha(self, X) -> np.ndarray:
-        """Dirichlet concentrations, ``(n_samples, n_classes)``."""
+    def predict_concentration(self, X) -> np.ndarray:
+        """Dirichlet concentrations ``exp(z)``, ``(n_samples, n_classes)``.
+
+        The log-concentrations ``z`` are clipped to ``[-MAX_LOG_CONCENTRATION,
+        MAX_LOG_CONCENTRATION]`` (20), the bound the training loss uses.
+        """
         z = self._student_outputs(X)[:, 0, :]
         return np.exp(np.clip(z, -MAX_LOG_CONCENTRATION, MAX_LOG_CONCENTRATION))
 
+    @deprecated(
+        "`predict_alpha` was renamed `predict_concentration` in 0.2.0 and will "
+        "be removed in 0.4.0."
+    )
+    def predict_alpha(self, X) -> np.ndarray:
+        """Deprecated alias of :meth:`predict_concentration` (removed in 0.4.0)."""
+        return self.predict_concentration(X)
+
     def predict_proba(self, X) -> np.ndarray:
-        """The Dirichlet's mean, ``alpha / alpha_0``."""
-        alpha = self.predict_alpha(X)
-        return alpha / alpha.sum(axis=1, keepdims=True)
+        """The Dirichlet's mean, ``concentration / concentration.sum(axis=1)``."""
+        concentration = self.predict_concentration(X)
+        return concentration / concentration.sum(axis=1, keepdims=True)
 
     def predict_members(self, X) -> np.ndarray:
         """Member-like draws from the Dirichlet, ``(n_samples_drawn, n, n_classes)``."""
-        alpha = self.predict_alpha(X)
+        concentration = self.predict_concentration(X)
         n_draws = self.n_member_samples or self.n_teacher_members_
         rng = check_random_state(self.random_state)
-        g = rng.standard_gamma(np.broadcast_to(alpha, (n_draws, *alpha.shape)))
+        shape = (n_draws, *concentration.shape)
+        g = rng.standard_gamma(np.broadcast_to(concentration, shape))
         g = np.maximum(g, np.finfo(float).tiny)
         return g / g.sum(axis=-1, keepdims=True)
 
     def predict_uncertainty(self, X) -> Bunch:
         """Closed-form Dirichlet decomposition (nats)."""
-        return dirichlet_uncertainty(self.predict_alpha(X))
+        return dirichlet_uncertainty(self.predict_concentration(X))
 
 
 EnDDDistiller._parameter_constraints = constraints_for(ENDD, EnDDDistiller)

@@ -21,14 +21,11 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import log_softmax
+from scipy.special import log_softmax, softmax
 
 from .._base import stacked_probabilities
 from ..teachers import UnknownRowsError
 from ..uncertainty import classification_uncertainty
-
-#: Accepted values of ``extra_inputs``.
-_EXTRA_KINDS = (None, "noise", "mixup", "noise+mixup")
 
 #: The label that marks an extra (unlabelled) row, per task.
 _NO_LABEL = {"classification": -1, "regression": np.nan}
@@ -253,8 +250,7 @@ def scale_spread(out: np.ndarray, spread: float, task: str) -> np.ndarray:
 def teacher_epistemic(targets: np.ndarray, task: str) -> float:
     """Mean epistemic uncertainty of teacher outputs as the student trains on them."""
     if task == "classification":
-        members = np.exp(targets.astype(np.float64)).transpose(1, 0, 2)
-        members /= members.sum(axis=-1, keepdims=True)
+        members = softmax(targets.astype(np.float64), axis=-1).transpose(1, 0, 2)
         return float(classification_uncertainty(members).epistemic.mean())
     return float(targets[..., 0].astype(np.float64).var(axis=1).mean())
 

@@ -38,8 +38,8 @@ def gaussian_nll(y: ArrayLike, mean: ArrayLike, var: ArrayLike) -> float:
     """Mean negative log-likelihood of ``y`` under Gaussians N(mean, var).
 
     Per sample :math:`\\frac12 [\\log(2\\pi\\sigma^2) + (y - \\mu)^2 /
-    \\sigma^2]`, in nats, averaged over samples. Variances below 1e-12 are
-    raised to it, so the result stays finite.
+    \\sigma^2]`, in nats, averaged over samples. Variances below
+    ``VARIANCE_FLOOR`` (1e-12) are raised to it, so the result stays finite.
 
     Parameters
     ----------
@@ -68,7 +68,7 @@ def gaussian_nll(y: ArrayLike, mean: ArrayLike, var: ArrayLike) -> float:
     """
     y, mu, var = _check_regression(y, mean, var, "var")
     var = np.maximum(var, VARIANCE_FLOOR)
-    return float(np.mean(0.5 * (np.log(2.0 * np.pi * var) + (y - mu) ** 2 / var)))
+    return float(-np.mean(norm.logpdf(y, mu, np.sqrt(var))))
 
 
 def interval_coverage(

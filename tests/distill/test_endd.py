@@ -2,12 +2,14 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from distill_settings import STUDENT
 from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
 
 from skdistill import EnDDDistiller, EnsembleClassifier
+from skdistill.nn.losses import MAX_LOG_CONCENTRATION, endd_loss
 
 
 @pytest.fixture(scope="module")
@@ -18,12 +20,41 @@ def endd(fitted_ensemble, clf_data):
 
 def test_dirichlet_outputs(endd, clf_data):
     X, y = clf_data
-    alpha = endd.predict_alpha(X)
-    assert alpha.shape == (len(X), 3) and (alpha > 0).all()
+    concentration = endd.predict_concentration(X)
+    assert concentration.shape == (len(X), 3) and (concentration > 0).all()
     np.testing.assert_allclose(
-        endd.predict_proba(X), alpha / alpha.sum(1, keepdims=True)
+        endd.predict_proba(X), concentration / concentration.sum(1, keepdims=True)
     )
     assert endd.score(X, y) > 0.75
+
+
+def test_predict_alpha_is_a_deprecated_alias(endd, clf_data):
+    X, _ = clf_data
+    with pytest.warns(FutureWarning, match="predict_concentration"):
+        alpha = endd.predict_alpha(X[:10])
+    np.testing.assert_array_equal(alpha, endd.predict_concentration(X[:10]))
+
+
+def test_log_concentrations_clip_at_one_bound_in_training_and_prediction(
+    endd, clf_data, monkeypatch
+):
+    """The loss and predict_concentration clip z at the same MAX_LOG_CONCENTRATION."""
+    X, _ = clf_data
+    z = np.array([[-100.0, 0.0, 100.0]])
+    monkeypatch.setattr(endd, "_student_outputs", lambda X: z[:, None, :])
+    np.testing.assert_allclose(
+        endd.predict_concentration(X[:1]),
+        np.exp([[-MAX_LOG_CONCENTRATION, 0.0, MAX_LOG_CONCENTRATION]]),
+    )
+    teacher = torch.log_softmax(
+        torch.randn(1, 4, 3, generator=torch.Generator().manual_seed(0)), -1
+    )
+    at_bound = torch.tensor([[-MAX_LOG_CONCENTRATION, 0.0, MAX_LOG_CONCENTRATION]])
+    beyond = torch.tensor(z, dtype=torch.float32, requires_grad=True)
+    loss = endd_loss(beyond, teacher)
+    assert loss.item() == pytest.approx(endd_loss(at_bound, teacher).item())
+    loss.backward()
+    assert beyond.grad[0, 0] == 0 and beyond.grad[0, 2] == 0  # clipped: no gradient
 
 
 def test_members_are_seeded_dirichlet_draws(endd, clf_data):

@@ -218,8 +218,9 @@ def endd_loss(
 ) -> torch.Tensor:
     """Ensemble Distribution Distillation (Malinin et al., 2020): Dirichlet NLL.
 
-    The student predicts Dirichlet concentrations ``alpha = exp(z / T)`` (with
-    ``z / T`` clamped to ``[-20, 20]`` against overflow); the teacher members'
+    The student predicts Dirichlet concentrations :math:`\\alpha = \\exp(z / T)` (with
+    ``z / T`` clamped to ``[-MAX_LOG_CONCENTRATION, MAX_LOG_CONCENTRATION]``,
+    ``[-20, 20]``, against overflow, as in prediction); the teacher members'
     probabilities are tempered the same way, ``pi^n = softmax(log p^n / T)``,
     and smoothed towards uniform, ``tilde pi = (1 - eps)(pi - 1/K) + 1/K``.
     The loss is the members' mean Dirichlet negative log-likelihood:
@@ -254,17 +255,17 @@ def endd_loss(
     _check_temperature(temperature)
     _check_fraction("eps", eps)
     n_classes = student_logits.shape[-1]
-    log_alpha = (student_logits / temperature).clamp(
+    log_concentration = (student_logits / temperature).clamp(
         -MAX_LOG_CONCENTRATION, MAX_LOG_CONCENTRATION
     )
-    alpha = log_alpha.exp()
+    concentration = log_concentration.exp()
     pi = _teacher_log_probs(teacher_logp, temperature).exp()
     pi = (1.0 - eps) * (pi - 1.0 / n_classes) + 1.0 / n_classes
     mean_log_pi = torch.log(pi).mean(dim=1)  # (B, K)
     nll = (
-        torch.lgamma(alpha).sum(dim=-1)
-        - torch.lgamma(alpha.sum(dim=-1))
-        - ((alpha - 1.0) * mean_log_pi).sum(dim=-1)
+        torch.lgamma(concentration).sum(dim=-1)
+        - torch.lgamma(concentration.sum(dim=-1))
+        - ((concentration - 1.0) * mean_log_pi).sum(dim=-1)
     )
     return temperature**2 * _masked_mean(nll, None, sample_weight)
 

@@ -56,7 +56,16 @@ def _log_mean_probs(log_probs: torch.Tensor, dim: int = 1) -> torch.Tensor:
 
 def _kl_from_log(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     """``KL(p || q)`` over the last axis, from log-probabilities (no reduction)."""
-    return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+    return F.kl_div(log_q, log_p, reduction="none", log_target=True).sum(dim=-1)
+
+
+def _gaussian_nll_terms(
+    mean: torch.Tensor, var: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """Elementwise Gaussian NLL ``0.5 [log 2 pi + log var + (y - mean)^2 / var]``."""
+    # Kept over F.gaussian_nll_loss(full=True, eps=0): 138-172 us against
+    # 200-283 us fwd+bwd at (200, 8), whose var check also waits for the device.
+    return 0.5 * (_LOG_2PI + torch.log(var) + (y - mean) ** 2 / var)
 
 
 def _sample_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

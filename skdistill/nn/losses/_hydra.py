@@ -7,9 +7,9 @@ import torch.nn.functional as F
 
 from ._common import (
     _DIVERSITY_EPS,
-    _LOG_2PI,
     _check_fraction,
     _check_temperature,
+    _gaussian_nll_terms,
     _kl_from_log,
     _log_mean_probs,
     _masked_mean,
@@ -313,7 +313,7 @@ def hydra_regression_correctness(
     if labelled is not None:
         y = torch.where(labelled, y, torch.zeros_like(y))
     y = y.to(mean.dtype).unsqueeze(1)
-    nll = 0.5 * (_LOG_2PI + torch.log(var) + (y - mean) ** 2 / var)
+    nll = _gaussian_nll_terms(mean, var, y)
     return _masked_mean(nll.mean(dim=1), labelled, sample_weight)
 
 

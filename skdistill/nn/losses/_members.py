@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from ._common import (
-    _LOG_2PI,
     _check_fraction,
+    _gaussian_nll_terms,
     _masked_mean,
     _member_labels,
     _split_gaussian,
@@ -83,7 +83,7 @@ def gaussian_nll(
     >>> math.isclose(nll.item(), 0.5 * math.log(2 * math.pi), rel_tol=1e-6)
     True
     """
-    return 0.5 * (_LOG_2PI + torch.log(var) + (y - mean) ** 2 / var).mean()
+    return _gaussian_nll_terms(mean, var, y).mean()
 
 
 def member_gaussian_nll(
@@ -110,7 +110,7 @@ def member_gaussian_nll(
     y = _member_labels(y, batch, n).to(mean.dtype)
     if sample_weight is None:
         return gaussian_nll(mean, var, y)
-    nll = 0.5 * (_LOG_2PI + torch.log(var) + (y - mean) ** 2 / var)
+    nll = _gaussian_nll_terms(mean, var, y)
     return _masked_mean(nll, None, _member_labels(sample_weight, batch, n))
 
 
@@ -161,8 +161,7 @@ def mutual_learning_loss(
     with torch.no_grad():
         p = log_p.exp()
         others = ((p.sum(dim=1, keepdim=True) - p) / (n - 1)).clamp(min=0.0)
-        neg_entropy = torch.xlogy(others, others).sum(dim=-1)
-    kl = neg_entropy - (others * log_p).sum(dim=-1)  # (B, N)
+    kl = F.kl_div(log_p, others, reduction="none").sum(dim=-1)  # (B, N)
     return (1.0 - weight) * ce + weight * _masked_mean(kl, None, sample_weight)
 
 
@@ -227,7 +226,7 @@ def cohort_mutual_learning_loss(
     log_p = torch.log_softmax(logits, dim=-1)
     with torch.no_grad():
         p = log_p.exp()
-        neg_entropy = torch.xlogy(p, p).sum(dim=-1)  # (B, N): -H(p_l)
+        neg_entropy = -torch.special.entr(p).sum(dim=-1)  # (B, N): -H(p_l)
         others_neg_entropy = (neg_entropy.sum(dim=1, keepdim=True) - neg_entropy) / (
             n - 1
         )
