@@ -30,6 +30,12 @@ def _host_tensor(array, dtype=None) -> torch.Tensor:
         return torch.from_numpy(array)
 
 
+def log_probabilities(proba: np.ndarray) -> np.ndarray:
+    """``log(proba)``, a zero probability giving the log of the smallest
+    positive float64 (about -708) rather than ``-inf``."""
+    return np.log(np.maximum(proba, np.finfo(np.float64).tiny))
+
+
 def stacked_probabilities(logits: np.ndarray) -> np.ndarray:
     """Stacked ``(n, M, K)`` logits -> member probabilities ``(M, n, K)``."""
     return softmax(logits, axis=-1).transpose(1, 0, 2)

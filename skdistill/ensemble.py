@@ -15,6 +15,7 @@ from ._base import (
 )
 from ._constraints import ENSEMBLE, ENSEMBLE_CLASSIFIER, constraints_for
 from ._ensemble_base import _COMMON_PARAMS_DOC, _BaseEnsemble
+from ._outputs import log_probabilities
 from .uncertainty import (
     classification_uncertainty,
     mixture_mean_std,
@@ -237,7 +238,7 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Log of :meth:`predict_proba`."""
-        return np.log(np.clip(self.predict_proba(X), 1e-300, None))
+        return log_probabilities(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
         """The class with the highest mean probability."""

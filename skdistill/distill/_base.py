@@ -32,6 +32,7 @@ from .._base import (
     stacked_probabilities,
     transactional,
 )
+from .._outputs import log_probabilities
 from ..nn.losses import LOG_PROB_FLOOR  # a tree's hard zero stays finite
 from ..training import TensorData
 from ..uncertainty import (
@@ -535,7 +536,7 @@ default=None
     @available_if(_is_classification)
     def predict_log_proba(self, X) -> np.ndarray:
         """Log of :meth:`predict_proba`."""
-        return np.log(np.clip(self.predict_proba(X), 1e-300, None))
+        return log_probabilities(self.predict_proba(X))
 
     def predict(self, X, return_std: bool = False):
         """Predicted class, or (regression) the mixture mean and optionally its std."""

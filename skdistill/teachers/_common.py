@@ -20,7 +20,6 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 VIRTUAL = "virtual"
 MIN_VARIANCE_FRACTION = 1e-3
-_MIN_VARIANCE = 1e-12
 
 
 def is_virtual(teacher) -> bool:

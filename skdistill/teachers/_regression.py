@@ -15,8 +15,8 @@ import warnings
 import numpy as np
 from sklearn.tree import DecisionTreeRegressor
 
+from ..uncertainty import VARIANCE_FLOOR
 from ._common import (
-    _MIN_VARIANCE,
     MIN_VARIANCE_FRACTION,
     _batches,
     _n_rows,
@@ -54,7 +54,7 @@ def _variance_kind(est) -> str:
 
 def _floor(y) -> float:
     scale = np.var(y) if y is not None and len(y) > 1 else 0.0
-    return max(MIN_VARIANCE_FRACTION * float(scale), _MIN_VARIANCE)
+    return max(MIN_VARIANCE_FRACTION * float(scale), VARIANCE_FLOOR)
 
 
 def _leaf_spread(leaves, y, prediction, n_nodes) -> np.ndarray:
@@ -107,7 +107,7 @@ def member_gaussians(members, X, y, batch_size) -> tuple[np.ndarray, np.ndarray]
                 means[m, start:stop] = _as_1d(est.predict(Xb), where)
         if kind == "tree":
             floor = max(
-                MIN_VARIANCE_FRACTION * float(est.tree_.impurity[0]), _MIN_VARIANCE
+                MIN_VARIANCE_FRACTION * float(est.tree_.impurity[0]), VARIANCE_FLOOR
             )
         else:
             floor = _floor(y)
