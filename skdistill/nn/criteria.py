@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from . import losses as L
+from .losses._hydra import _hydra_classification
 
 __all__ = [
     "EnDDCriterion",
@@ -128,31 +129,24 @@ class HydraCriterion(nn.Module):
     def forward(self, y_pred, y_true):
         y, teacher, w = split_targets(y_true, 2)
         a, b = self.alpha, self.beta
-        regression = self.task == "regression"
+        if self.task != "regression":
+            # One pass sharing the teacher's floored log-probabilities and
+            # the heads' T = 1 log-probabilities between the terms.
+            return _hydra_classification(
+                y_pred, y, teacher, a, b, self.temperature,
+                self.aggregation_temperature,
+                labelled_rows(y) if a < 1 else None, w,
+            )  # fmt: skip
         loss = y_pred.new_zeros(())
         if a < 1:
-            labelled = labelled_rows(y)
-            l1 = (
-                L.hydra_regression_correctness(y_pred, y, labelled, w)
-                if regression
-                else L.hydra_correctness(y_pred, y, labelled, w)
-            )
+            l1 = L.hydra_regression_correctness(y_pred, y, labelled_rows(y), w)
             loss = loss + (1 - a) * l1
         if a > 0 and b < 1:
-            l2 = (
-                L.hydra_regression_aggregation(y_pred, teacher, w)
-                if regression
-                else L.hydra_aggregation(
-                    y_pred, teacher, self.aggregation_temperature, w
-                )
+            loss = loss + a * (1 - b) * L.hydra_regression_aggregation(
+                y_pred, teacher, w
             )
-            loss = loss + a * (1 - b) * l2
         if a > 0 and b > 0:
-            l3 = (
-                L.hydra_regression_individuality(y_pred, teacher, w)
-                if regression
-                else L.hydra_individuality(y_pred, teacher, self.temperature, w)
-            )
+            l3 = L.hydra_regression_individuality(y_pred, teacher, w)
             loss = loss + a * b * l3
         return loss
 

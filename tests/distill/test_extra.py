@@ -104,6 +104,7 @@ def test_diversity_is_added_to_training_steps_only():
     class Net:  # what StackedNet.get_loss reads
         criterion_ = HydraCriterion()
         module_ = torch.nn.Module()
+        plain_module = module_
         diversity = 0.5
 
     Net.module_.head_weights = lambda: [torch.ones(2, 3, 1)]  # aligned heads

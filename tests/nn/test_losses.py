@@ -927,3 +927,50 @@ def test_gradcheck(name):
     fn, inputs = _CASES[name]
     inputs = tuple(x.detach().clone().requires_grad_(True) for x in inputs)
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("n_heads, n_members", [(4, 4), (2, 5), (5, 3)])
+@pytest.mark.parametrize(
+    "alpha, beta, temperature, aggregation_temperature",
+    [(0.9, 0.5, 3.0, 1.0), (0.5, 0.2, 2.0, 2.0), (0.0, 0.5, 3.0, 1.0),
+     (1.0, 1.0, 3.0, 1.0), (1.0, 0.0, 3.0, 1.0)],
+)  # fmt: skip
+@pytest.mark.parametrize("weighted", [False, True])
+def test_hydra_criterion_is_the_sum_of_its_terms(
+    n_heads, n_members, alpha, beta, temperature, aggregation_temperature, weighted
+):
+    """The criterion's one-pass classification loss (shared log-probabilities)
+    has the value and the gradient of the public terms' weighted sum."""
+    from skdistill.nn.criteria import HydraCriterion
+
+    gen = torch.Generator().manual_seed(n_heads * 10 + n_members)
+    z = torch.randn(30, n_heads, 3, generator=gen, requires_grad=True)
+    teacher = torch.log_softmax(torch.randn(30, n_members, 3, generator=gen), -1)
+    teacher[0, 0, 1] = -math.inf  # a zero probability: floored alike
+    y = torch.randint(0, 3, (30,), generator=gen)
+    y[20:] = -1  # extra rows: no label
+    w = torch.rand(30, generator=gen) if weighted else None
+    crit = HydraCriterion(
+        alpha=alpha, beta=beta, temperature=temperature,
+        aggregation_temperature=aggregation_temperature,
+    )  # fmt: skip
+    got = crit(z, (y, teacher) if w is None else (y, teacher, w))
+    a, b = alpha, beta
+    want = (
+        (1 - a) * L.hydra_correctness(z, y, y >= 0, w)
+        + a * (1 - b) * L.hydra_aggregation(z, teacher, aggregation_temperature, w)
+        + a * b * L.hydra_individuality(z, teacher, temperature, w)
+    )
+    (g_got,) = torch.autograd.grad(got, z)
+    (g_want,) = torch.autograd.grad(want, z)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(g_got, g_want, rtol=1e-5, atol=1e-7)
+
+
+def test_hydra_criterion_keeps_a_nan_teacher_visible():
+    from skdistill.nn.criteria import HydraCriterion
+
+    teacher = torch.log_softmax(torch.randn(4, 2, 3), -1)
+    teacher[0, 0, 0] = math.nan
+    loss = HydraCriterion()(torch.randn(4, 2, 3), (torch.zeros(4).long(), teacher))
+    assert torch.isnan(loss)

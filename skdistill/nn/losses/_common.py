@@ -44,9 +44,12 @@ def _teacher_log_probs(teacher_logp: torch.Tensor, temperature: float) -> torch.
     ``log p = -inf`` (a zero probability) counts as ``LOG_PROB_FLOOR``; finite
     values, however small, are kept (a stored teacher's logits are not floored).
     """
-    floor = torch.full_like(teacher_logp, LOG_PROB_FLOOR)
-    logp = torch.where(torch.isneginf(teacher_logp), floor, teacher_logp)
-    return torch.log_softmax(logp / temperature, dim=-1)
+    return torch.log_softmax(_floored(teacher_logp) / temperature, dim=-1)
+
+
+def _floored(teacher_logp: torch.Tensor) -> torch.Tensor:
+    """``teacher_logp`` with ``-inf`` (a zero probability) at ``LOG_PROB_FLOOR``."""
+    return teacher_logp.nan_to_num(nan=math.nan, posinf=math.inf, neginf=LOG_PROB_FLOOR)
 
 
 def _log_mean_probs(log_probs: torch.Tensor, dim: int = 1) -> torch.Tensor:
