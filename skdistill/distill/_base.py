@@ -101,9 +101,9 @@ class BaseDistiller(
     #: Whether ``teacher="virtual"`` (teacher-free KD) is accepted.
     _allows_virtual = False
 
-    def _n_heads(self) -> int:
-        """Heads of the student; single-headed students keep 1."""
-        return 1
+    def _resolve_n_heads(self) -> int:
+        """The student's heads for this fit (once per fit; Hydra records ``n_heads_``)."""
+        return self._planned_heads()
 
     def _supports(self, task) -> bool:
         return True
@@ -480,7 +480,9 @@ default=None
             X_student, y_student, teacher_out, weights, rows, pool
         )
         if first:
-            net = self._student_net(self._n_heads(), self._criterion(), None, seed)
+            net = self._student_net(
+                self._resolve_n_heads(), self._criterion(), None, seed
+            )
             self.spread_ = 1.0
         else:
             net = self.net_

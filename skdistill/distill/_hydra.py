@@ -305,8 +305,9 @@ device, random_state, device_data, accelerator :
             self.n_heads if self.n_heads is not None else self.n_teacher_members_
         )
 
-    def _n_heads(self) -> int:
-        n = self.n_heads if self.n_heads is not None else self.n_teacher_members_
+    def _resolve_n_heads(self) -> int:
+        """``n_heads_`` for this fit, with a warning for more heads than members."""
+        n = self._planned_heads()
         if n > self.n_teacher_members_:
             warnings.warn(
                 f"n_heads={n} is more than the teacher's {self.n_teacher_members_} "
@@ -315,8 +316,8 @@ device, random_state, device_data, accelerator :
                 UserWarning,
                 stacklevel=4,
             )
-        self.n_heads_ = int(n)
-        return self.n_heads_
+        self.n_heads_ = n
+        return n
 
     def _criterion(self, **overrides):
         params = dict(
@@ -375,9 +376,9 @@ device, random_state, device_data, accelerator :
         self.spread_ = fit_spread(sets, self.task_)
 
     def _fit_student(self, train, valid, seed):
-        n_heads = self._n_heads()
         if not self.mean_head_init:
             return super()._fit_student(train, valid, seed)
+        n_heads = self._resolve_n_heads()
         # Stage 1: one head learns the ensemble mean (aggregation only).
         first = self.max_epochs // 2
         net = self._student_net(

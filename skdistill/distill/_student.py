@@ -156,11 +156,11 @@ class StudentMixin:
         """The untrained student net of the fitted architecture (for loading)."""
         # A fitted student knows its heads (Hydra interrupted in its first
         # stage keeps 1 head, whatever n_heads says).
-        n_heads = getattr(self, "n_heads_", None) or self._n_heads()
+        n_heads = getattr(self, "n_heads_", None) or self._planned_heads()
         return self._student_net(n_heads, self._criterion(), valid, seed)
 
     def _fit_student(self, train, valid, seed):
-        net = self._student_net(self._n_heads(), self._criterion(), valid, seed)
+        net = self._student_net(self._resolve_n_heads(), self._criterion(), valid, seed)
         self._fit_net(net, train, seed)
 
     def _planned_heads(self) -> int:
