@@ -321,6 +321,15 @@ class NetBuildingMixin:
         extra_callbacks=(),
         diversity=0.0,
     ):
+        """The initialised :class:`StackedNet` of ``module`` and ``criterion``.
+
+        As a skorch user writes it: ``module`` and ``criterion`` are classes,
+        given their ``module__*``/``criterion__*`` parameters from
+        ``module_params``/``criterion_params``, and the optimizer is a class
+        (or partial) with ``optimizer__*``. ``initialize`` builds them here,
+        under ``seed``, so a fit is reproducible without touching the
+        caller's random state; :meth:`_fit_net` then trains.
+        """
         opt = self._optimizer_class()
         kwargs = {"optimizer__weight_decay": self.weight_decay}
         # skorch takes the nested optimizer and callback parameters as they are.
