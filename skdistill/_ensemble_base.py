@@ -8,7 +8,6 @@ outputs and documentation.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 
 import numpy as np
 import torch
@@ -21,7 +20,7 @@ from ._base import (
     predict_batch_rows,
 )
 from .nn.criteria import EnsembleCriterion
-from .nn.modules import StackedEnsemble, output_width, reinitialised_copy
+from .nn.modules import StackedEnsemble, module_factory, output_width
 from .training import TensorData, seeded
 
 _COMMON_PARAMS_DOC = """
@@ -114,11 +113,6 @@ _COMMON_PARAMS_DOC = """
 """
 
 
-def _reinitialised_copy(module, in_features, out_features):
-    """A member from a module instance: a copy with fresh parameters."""
-    return reinitialised_copy(module)
-
-
 class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
     _task = "classification"
     _nested_prefixes = ("optimizer__", "callbacks__", "module__")
@@ -192,32 +186,21 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         submodule that has one), so the members start apart; its input and
         output sizes must fit the data, which is checked on a dummy batch.
         """
-        module = self.module
-        params = self._nested_params("module__")
-        if params:
-            # skorch's way: the class gets its own parameters, and the sizes
-            # are its business (checked on a dummy batch below).
-            if module is None or isinstance(module, torch.nn.Module):
-                raise ValueError(
-                    f"module__{next(iter(params))} needs module= to be a module "
-                    "class (or factory) that takes it; the default MLP is set "
-                    "with hidden_layer_sizes, activation and dropout"
-                )
-            module = module(**params)
-            if not isinstance(module, torch.nn.Module):
-                raise TypeError(
-                    f"module(**module__ parameters) returned {type(module).__name__}, "
-                    "not a torch.nn.Module"
-                )
-        if not isinstance(module, torch.nn.Module):
-            return module
+        factory = module_factory(
+            self.module, self._nested_params("module__"), "module",
+            "the default MLP is set with hidden_layer_sizes, activation and dropout",
+        )  # fmt: skip
+        if factory is None:
+            return None
+        # One member built here, to check its sizes on a dummy batch.
         n_out = 2 if self._task == "regression" else self._n_outputs()
+        member = factory(self._in_size(), n_out)
         output_width(
-            module, self.input_shape_, n_out,
-            name=f"module={type(module).__name__}(...)",
+            member, self.input_shape_, n_out,
+            name=f"module={type(member).__name__}(...)",
             role="each member",
         )  # fmt: skip
-        return partial(_reinitialised_copy, module)
+        return factory
 
     def _n_outputs(self):
         return len(self.classes_) if self._task == "classification" else 1

@@ -104,6 +104,30 @@ def test_module_class_with_its_parameters(iris):
     assert widths == {7}
 
 
+class ScaledMember(Member):
+    """A member with a parameter of its own init and no ``reset_parameters``."""
+
+    def __init__(self, width=8):
+        super().__init__(width)
+        self.scale = nn.Parameter(torch.rand(3) + 0.5)
+
+    def forward(self, x):
+        return self.body(x) * self.scale
+
+
+def test_a_module_class_is_called_anew_for_every_member(iris):
+    """A class (with its ``module__*`` parameters) builds each member afresh,
+    so a parameter it initialises itself differs between members; a copied
+    and re-initialised template would repeat it in every member."""
+    est = EnsembleClassifier(
+        3, module=ScaledMember, module__width=5, **{**FAST, "max_epochs": 1, "lr": 1e-9}
+    ).fit(*iris)
+    (scale,) = [p for n, p in est.net_.module_.named_parameters() if "scale" in n]
+    assert scale.shape == (3, 3)
+    assert not torch.allclose(scale[0], scale[1])
+    assert not torch.allclose(scale[1], scale[2])
+
+
 def test_module_parameters_of_the_wrong_size_are_named(iris):
     with pytest.raises(ValueError, match=r"Member.*\(batch, 3\)"):
         EnsembleClassifier(2, module=Member, module__n_out=4, **FAST).fit(*iris)

@@ -42,7 +42,7 @@ from ..uncertainty import (
 )
 from ._extra import _NO_LABEL, _ExtraRows, scale_spread
 from ._inputs import DistillerInputsMixin, _non_numeric_columns  # noqa: F401
-from ._student import StudentMixin, _head_copy  # noqa: F401
+from ._student import StudentMixin
 
 #: Training rows on which a fitted student is checked against its teacher.
 _CHECK_ROWS = 2000

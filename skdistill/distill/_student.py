@@ -10,37 +10,24 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-import torch
 
 from .._base import ACTIVATIONS_PER_INPUT, _check_sizes, predict_batch_rows
 from ..nn.modules import (
     MultiHeadStudent,
+    module_factory,
     n_raw_outputs,
     output_width,
-    reinitialised_copy,
 )
 from ._sizes import resolve_sizes
 
 
-def _head_copy(head, width, out_features):
-    """One head from a module instance: a copy with fresh parameters, checked."""
-    module = reinitialised_copy(head)
+def _checked_head(factory, width, out_features):
+    """One head from ``factory``, checked to map ``(B, width)`` to ``(B, out)``."""
+    module = factory(width, out_features)
     output_width(
-        module, (width,), out_features, name=f"head={type(head).__name__}(...)",
+        module, (width,), out_features, name=f"head={type(module).__name__}(...)",
         role="a head",
     )  # fmt: skip
-    return module
-
-
-def _fresh_core(core, params):
-    """A new shared core: a re-initialised copy of a module, or ``core(**params)``."""
-    if isinstance(core, torch.nn.Module):
-        return reinitialised_copy(core)
-    module = core(**params)
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(
-            f"core() returned {type(module).__name__}, not a torch.nn.Module"
-        )
     return module
 
 
@@ -64,33 +51,19 @@ class StudentMixin:
         when the net is initialised, and the net's parameters stay free of
         trained weights.
         """
-        core = getattr(self, "core", None)
-        params = self._nested_params("core__")
-        if params and (core is None or isinstance(core, torch.nn.Module)):
-            raise ValueError(
-                f"core__{next(iter(params))} needs core= to be a module class "
-                "(or factory) that takes it; the default MLP core is set with "
-                "core_layer_sizes"
-            )
-        if core is None:
-            return None
-        return partial(_fresh_core, core, params)
+        return module_factory(
+            getattr(self, "core", None), self._nested_params("core__"), "core",
+            "the default MLP core is set with core_layer_sizes",
+        )  # fmt: skip
 
     def _head_factory(self):
-        """``head`` as ``factory(width, out_features)`` (None: the default heads)."""
-        head = getattr(self, "head", None)
-        params = self._nested_params("head__")
-        if params:
-            if head is None or isinstance(head, torch.nn.Module):
-                raise ValueError(
-                    f"head__{next(iter(params))} needs head= to be a module class "
-                    "(or factory) that takes it; the default heads are set with "
-                    "head_layer_sizes"
-                )
-            head = head(**params)  # one head, copied for each (sizes checked)
-        if head is None or not isinstance(head, torch.nn.Module):
-            return head
-        return partial(_head_copy, head)
+        """``head`` as ``factory(width, out_features)`` (None: the default heads);
+        every head it builds is checked on a dummy batch."""
+        factory = module_factory(
+            getattr(self, "head", None), self._nested_params("head__"), "head",
+            "the default heads are set with head_layer_sizes",
+        )  # fmt: skip
+        return None if factory is None else partial(_checked_head, factory)
 
     def _student_params(self, n_heads) -> dict:
         """``module__*`` parameters of the :class:`MultiHeadStudent` to build."""

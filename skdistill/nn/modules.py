@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 from torch import nn
@@ -96,6 +97,42 @@ def output_width(
             f"{role} must output (batch, {want})"
         )
     return int(out.shape[1])
+
+
+def build_module(spec, params: dict, name: str, *sizes) -> nn.Module:
+    """One fresh module from a user's ``spec``, as skorch reads ``module=``.
+
+    A module instance gives a re-initialised copy of itself; a class (or
+    factory) is called anew, with its ``name__*`` parameters when there are
+    any (its sizes are then its own business), else with ``sizes`` (the
+    input and output sizes the caller passes, none for a core). Every call
+    draws its own initialisation from torch's global generator.
+    """
+    if isinstance(spec, nn.Module):
+        return reinitialised_copy(spec)
+    module = spec(**params) if params else spec(*sizes)
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"{name}=... returned {type(module).__name__}, not a torch.nn.Module"
+        )
+    return module
+
+
+def module_factory(spec, params: dict, name: str, default: str):
+    """``spec`` with its ``name__*`` parameters as a factory of fresh modules.
+
+    None for None (the package's default network, described by ``default``
+    in the error when parameters are given for it); else a picklable
+    ``factory(*sizes)`` calling :func:`build_module`.
+    """
+    if params and (spec is None or isinstance(spec, nn.Module)):
+        raise ValueError(
+            f"{name}__{next(iter(params))} needs {name}= to be a module class "
+            f"(or factory) that takes it; {default}"
+        )
+    if spec is None:
+        return None
+    return partial(build_module, spec, dict(params), name)
 
 
 def reinitialised_copy(module: nn.Module) -> nn.Module:
