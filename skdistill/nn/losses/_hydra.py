@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ._common import (
@@ -52,6 +54,24 @@ def head_member_map(n_members: int, n_heads: int) -> tuple[torch.Tensor, torch.T
         )
     pairs = torch.arange(max(n_members, n_heads))
     return pairs % n_members, pairs % n_heads
+
+
+def _paired(teacher: torch.Tensor, student: torch.Tensor):
+    """Members and heads along axis 1, lined up by :func:`head_member_map`.
+
+    With as many heads as members the pairs are (m, m): nothing is gathered.
+    """
+    n_members, n_heads = teacher.shape[1], student.shape[1]
+    if n_members == n_heads:
+        return teacher, student
+    member_idx, head_idx = _pair_indices(n_members, n_heads, teacher.device)
+    return teacher[:, member_idx], student[:, head_idx]
+
+
+@functools.lru_cache(maxsize=64)
+def _pair_indices(n_members: int, n_heads: int, device: torch.device):
+    """:func:`head_member_map` on ``device``, made once (not copied every step)."""
+    return tuple(idx.to(device) for idx in head_member_map(n_members, n_heads))
 
 
 def hydra_correctness(
@@ -173,11 +193,7 @@ def hydra_individuality(
 
 def _individuality(student_logp, teacher_logp, temperature, sample_weight):
     """L3 from tempered log-probabilities of heads and members (see hydra_individuality)."""
-    n_members, n_heads = teacher_logp.shape[1], student_logp.shape[1]
-    if n_members != n_heads:  # N = M pairs head m with member m: no gather
-        member_idx, head_idx = head_member_map(n_members, n_heads)
-        teacher_logp = teacher_logp[:, member_idx.to(teacher_logp.device)]
-        student_logp = student_logp[:, head_idx.to(student_logp.device)]
+    teacher_logp, student_logp = _paired(teacher_logp, student_logp)
     kl = _kl_from_log(teacher_logp, student_logp).mean(dim=1)
     return temperature**2 * _masked_mean(kl, None, sample_weight)
 
@@ -450,9 +466,9 @@ def hydra_regression_individuality(
     -------
     loss : scalar Tensor
     """
-    member_idx, head_idx = head_member_map(teacher_out.shape[1], student_out.shape[1])
-    mu_t, var_t = _split_gaussian(teacher_out[:, member_idx.to(teacher_out.device)])
-    mu_s, var_s = _split_gaussian(student_out[:, head_idx.to(student_out.device)])
+    teacher_out, student_out = _paired(teacher_out, student_out)
+    mu_t, var_t = _split_gaussian(teacher_out)
+    mu_s, var_s = _split_gaussian(student_out)
     kl = gaussian_kl(mu_t, var_t, mu_s, var_s).mean(dim=1)
     return _masked_mean(kl, None, sample_weight)
 
