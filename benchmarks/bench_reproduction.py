@@ -74,12 +74,10 @@ def callbacks(epochs: int):
     ]
 
 
-def teacher(n_members: int, epochs: int, seed: int) -> EnsembleClassifier:
-    return EnsembleClassifier(
-        n_members=n_members,
-        hidden_layer_sizes=(100, 100, 100, 100),
+def training(epochs: int, seed: int) -> dict:
+    """What the teacher and the student share: lr, batches, cosine schedule, no early stop."""
+    return dict(
         lr=0.01,
-        weight_decay=1e-4,
         batch_size=256,
         max_epochs=epochs,
         early_stopping=False,
@@ -87,6 +85,15 @@ def teacher(n_members: int, epochs: int, seed: int) -> EnsembleClassifier:
         callbacks=callbacks(epochs),
         device="cpu",
         random_state=seed,
+    )
+
+
+def teacher(n_members: int, epochs: int, seed: int) -> EnsembleClassifier:
+    return EnsembleClassifier(
+        n_members=n_members,
+        hidden_layer_sizes=(100, 100, 100, 100),
+        weight_decay=1e-4,
+        **training(epochs, seed),
     )
 
 
@@ -105,15 +112,8 @@ def hydra_plus(fitted_teacher, n_heads: int, epochs: int, seed: int):
         diversity_warmup=0.0,
         extra_inputs=None,
         spread_calibration=False,
-        lr=0.01,
         weight_decay=1e-8,
-        batch_size=256,
-        max_epochs=epochs,
-        early_stopping=False,
-        validation_fraction=0.0,
-        callbacks=callbacks(epochs),
-        device="cpu",
-        random_state=seed,
+        **training(epochs, seed),
     )
 
 
