@@ -426,7 +426,7 @@ DATASETS = ["spiral", "toy regression", "digits (0-4 vs 5-9)", "breast_cancer",
 DATASETS = ["spiral", "toy regression", "digits", "breast_cancer", "wine", "diabetes"]
 
 
-def images_table(seeds, n_members, quick):
+def images_table(seeds, n_members, quick, write=True):
     """Digits as images: a CNN ensemble against convolutional students."""
     per_seed = []
     for seed in seeds:
@@ -447,7 +447,7 @@ def images_table(seeds, n_members, quick):
         + markdown_table(["data", "model", "target", "measured", ""], checks)
     )
     print(body, flush=True)
-    if not quick:
+    if write and not quick:
         update_results("distill_quality_images", body)
 
 
@@ -468,6 +468,12 @@ def main(argv=None):
     )
     parser.add_argument("--sweep-seeds", type=int, default=2)
     parser.add_argument(
+        "--no-write",
+        action="store_true",
+        help="print the tables only (a partial rerun would otherwise replace "
+        "RESULTS.md's whole section)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -477,13 +483,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     sweep_sets = ["spiral", "digits", "breast_cancer"]
+    write = not (args.quick or args.no_write)
     if args.quick:
         args.seeds, args.members, args.sweep_seeds = 1, 4, 1
         args.datasets = ["spiral", "toy regression", "breast_cancer"]
         sweep_sets = ["breast_cancer"]
     seeds = range(args.seeds)
     if args.images or args.quick:
-        images_table(seeds, args.members, args.quick)
+        images_table(seeds, args.members, args.quick, write)
         if args.images:
             return
     if args.sweep or args.sweep_only or args.quick:
@@ -494,13 +501,13 @@ def main(argv=None):
             f"(early-stopped teacher), {args.sweep_seeds} seeds (means). "
             f"Measured on: {machine()}.\n\n" + markdown_table(headers, rows)
         )
-        if not args.quick:
+        if write:
             update_results("distill_sweep", body)
         if args.sweep_only:
             return
     sections = [
         f"Ensemble of N={args.members} MLPs (100 units), early-stopped on 10% of the "
-        "training rows (at most 300 epochs); every student at the package "
+        "training rows (at most 500 epochs); every student at the package "
         f"defaults. {args.seeds} seeds (mean ± std), {args.threads} torch "
         f"thread(s). Measured on: {machine()}.\n"
     ]
@@ -516,7 +523,7 @@ def main(argv=None):
         print(sections[-1], flush=True)
         if args.members >= 4:
             checks += targets(name, per_seed, data[-1], args.members)
-        if not args.quick:  # keep what is done, should a long run be stopped
+        if write:  # keep what is done, should a long run be stopped
             update_results("distill_quality", "\n".join(sections))
     target_table = markdown_table(["data", "model", "target", "measured", ""], checks)
     sections.append("### targets at the defaults\n\n" + target_table + "\n")
@@ -527,7 +534,7 @@ def main(argv=None):
         + markdown_table(headers, rows) + "\n"
     )  # fmt: skip
     print(sections[-1])
-    if not args.quick:
+    if write:
         update_results("distill_quality", "\n".join(sections))
 
 

@@ -20,7 +20,7 @@ from ._base import (
     predict_batch_rows,
 )
 from .nn.criteria import EnsembleCriterion
-from .nn.modules import StackedEnsemble, module_factory, output_width
+from .nn.modules import StackedEnsemble, module_factory, n_outputs, output_width
 from .training import TensorData, seeded
 
 _COMMON_PARAMS_DOC = """
@@ -203,7 +203,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         return factory
 
     def _n_outputs(self):
-        return len(self.classes_) if self._task == "classification" else 1
+        return n_outputs(self._task, getattr(self, "classes_", None))
 
     def _in_size(self):
         """What a member takes: ``n_features_in_``, or a sample's shape (N-D input)."""

@@ -91,8 +91,9 @@ class HydraDistiller(BaseDistiller):
     head_layer_sizes : tuple of int or None, default=None
         Hidden sizes inside each head, before its output layer. None is one
         hidden layer of 32 units (none for a teacher without hidden
-        layers). Heads narrowed to keep the student within the ensemble's
-        parameter count lost the uncertainty on small-input tables (see
+        layers). With both sizes None and a neural teacher, the student is
+        kept within the teacher's parameter count (all members): the heads
+        narrow to 16 units, then the core narrows (see
         ``skdistill.distill._sizes``). Resolved as ``head_layer_sizes_``.
     core : torch.nn.Module or callable, default=None
         The student's shared core instead of the MLP of

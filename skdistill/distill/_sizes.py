@@ -1,25 +1,29 @@
-"""The student's default size: the core follows the teacher, the heads are 32 wide.
+"""The student's default size: as the teacher's, never more parameters.
 
 ``core_layer_sizes=None`` takes the hidden sizes of the teacher's members (an
 MLP ensemble of skdistill, or a scikit-learn ``MLPClassifier``/
 ``MLPRegressor``, alone, in bagging or voting, or as the last step of a
 Pipeline); any other teacher gives ``DEFAULT_CORE``. ``head_layer_sizes=
 None`` gives each head one hidden layer of ``HEAD_WIDTH`` units (none for a
-teacher without hidden layers, whose student is linear like it). Explicit
-sizes are kept as given.
+teacher without hidden layers, whose student is linear like it).
 
-Heads budgeted to keep the student within the teacher's parameter count
-were tried and measured (``benchmarks/bench_distill_quality.py``, 3 seeds,
-N=8): on the small-input tables the budget leaves 3 to 5 units per head,
-and the student's uncertainty suffers. The toy regression's 8-head student
-read 11.9 +- 15.5 times the ensemble's epistemic uncertainty in
-distribution (1.06 with 32-unit heads; one seed blew up), the spiral's rank
-correlation fell from 0.94 to 0.88. On wider tables (digits, breast_cancer)
-the budget did not bind. Keeping the uncertainty is the point of the
-student, so the heads stay 32 wide: an 8-head student then has up to 2.9
-times the parameters of an ensemble of small MLPs, and still predicts 2.5-3
-times faster (one shared core). ``teacher_n_params`` and
-``student_n_params`` count both, for the cost benchmark.
+With both left at None and a neural teacher whose parameters can be counted,
+the student is then fitted into the teacher's parameter count (all members
+together), in this order:
+
+1. the heads narrow, from 32 units down to ``MIN_HEAD_WIDTH`` (16);
+2. the core narrows, every layer by the same factor, down to
+   ``MIN_CORE_WIDTH`` (8) units, the heads staying 16 wide;
+3. the heads narrow below 16 on the narrowest core, down to linear heads.
+
+The heads keep their width before the core because the heads carry the
+uncertainty: heads narrowed alone to fit (to 3 to 5 units on the
+small-input tables, with a 100-unit core) lost it, while heads kept at 16
+units on a narrower core kept it (``benchmarks/RESULTS.md``, the student
+size table). Wide tables (digits) rarely bind: their members' cost is the
+input layer, which the student's core holds once. Explicit sizes are kept as
+given, even above the budget. ``teacher_n_params`` and ``student_n_params``
+count both sides.
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ DEFAULT_CORE = (100,)
 
 #: The widest hidden layer of a default head.
 HEAD_WIDTH = 32
+
+#: The heads narrow to this width before the core narrows.
+MIN_HEAD_WIDTH = 16
+
+#: The narrowest layer of a core narrowed to fit the budget.
+MIN_CORE_WIDTH = 8
 
 
 def _final(teacher):
@@ -107,12 +117,42 @@ def student_n_params(n_heads, in_features, n_raw, core, head) -> int:
     )
 
 
-def resolve_sizes(core, head, *, teacher, n_heads=None, in_features=None, n_raw=None):
+def _narrowed(core, factor) -> tuple[int, ...]:
+    return tuple(max(min(w, MIN_CORE_WIDTH), round(w * factor)) for w in core)
+
+
+def fit_budget(core, head, budget, *, n_heads, in_features, n_raw):
+    """The widest default sizes, in the order of the module's docstring, whose
+    student has at most ``budget`` parameters (the smallest tried if none)."""
+
+    def size(c, h):
+        return student_n_params(n_heads, in_features, n_raw, c, h)
+
+    if not head or size(core, head) <= budget:
+        return core, head
+    width = head[0]
+    for w in range(width - 1, min(width, MIN_HEAD_WIDTH) - 1, -1):
+        if size(core, (w,)) <= budget:
+            return core, (w,)
+    width = min(width, MIN_HEAD_WIDTH)
+    for factor in np.arange(0.99, 0.0, -0.01):
+        smaller = _narrowed(core, factor)
+        if size(smaller, (width,)) <= budget:
+            return smaller, (width,)
+    smaller = _narrowed(core, 0.0)
+    for w in range(width - 1, 0, -1):
+        if size(smaller, (w,)) <= budget:
+            return smaller, (w,)
+    return smaller, ()
+
+
+def resolve_sizes(core, head, *, teacher, n_heads=1, in_features=None, n_raw=None):
     """``(core_layer_sizes, head_layer_sizes)`` with None resolved; see the module.
 
-    ``n_heads``, ``in_features`` and ``n_raw`` are accepted for the callers'
-    sake; the default sizes do not depend on them.
+    ``n_heads``, ``in_features`` (an int; a sample shape skips the budget) and
+    ``n_raw`` (raw outputs per head) size the student for the budget.
     """
+    budgeted = core is None and head is None
     if core is None:
         core = teacher_hidden_sizes(teacher)
         core = DEFAULT_CORE if core is None else core
@@ -121,4 +161,15 @@ def resolve_sizes(core, head, *, teacher, n_heads=None, in_features=None, n_raw=
         # A teacher without hidden layers (a linear ensemble) gets a linear
         # student; otherwise one hidden layer per head.
         head = (HEAD_WIDTH,) if core else ()
-    return core, _check_sizes("head_layer_sizes", head)
+    head = _check_sizes("head_layer_sizes", head)
+    budget = teacher_n_params(teacher) if budgeted and teacher is not None else None
+    if budget is None or not isinstance(in_features, int | np.integer) or not n_raw:
+        return core, head
+    return fit_budget(
+        core,
+        head,
+        budget,
+        n_heads=int(n_heads),
+        in_features=int(in_features),
+        n_raw=int(n_raw),
+    )

@@ -15,6 +15,7 @@ from .._base import ACTIVATIONS_PER_INPUT, _check_sizes, predict_batch_rows
 from ..nn.modules import (
     MultiHeadStudent,
     module_factory,
+    n_outputs,
     n_raw_outputs,
     output_width,
 )
@@ -35,7 +36,7 @@ class StudentMixin:
     """Building (and sizing) the student network and its net."""
 
     def _n_outputs(self) -> int:
-        return len(self.classes_) if self.task_ == "classification" else 1
+        return n_outputs(self.task_, getattr(self, "classes_", None))
 
     def _student_in_size(self):
         """What the student takes: a number of features, or a sample's shape."""

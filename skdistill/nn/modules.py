@@ -33,6 +33,11 @@ class GaussianOutput(nn.Module):
         return torch.stack((mean, var), dim=-1)
 
 
+def n_outputs(task: str, classes=None) -> int:
+    """Outputs per member the user sees: one per class, or 1 for regression."""
+    return 1 if task == "regression" else len(classes)
+
+
 def n_raw_outputs(task: str, n_outputs: int) -> int:
     if task == "regression":
         return 2
