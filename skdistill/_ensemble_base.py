@@ -321,7 +321,9 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
             bootstrap=self.bootstrap and per_member,
             loss_scale=float(self.n_members),
             seed=seed,
-            predict_batch_size=predict_batch_rows(self.n_members, width),
+            predict_batch_size=predict_batch_rows(
+                self.n_members, width, device=self.device_
+            ),
         )
 
     def __sklearn_tags__(self):

@@ -274,3 +274,32 @@ def test_host_batches_for_cuda_are_gathered_into_pinned_memory():
     seen = list(it)
     assert all(b[0].device.type == "cuda" for b in seen)
     assert sum(len(b[0]) for b in seen) == 1000
+
+
+def test_prediction_batches_follow_the_device():
+    """CPU batches stay small enough for the allocator to reuse their memory;
+    CUDA batches may be 8 times larger."""
+    from skdistill._outputs import (
+        PREDICT_BUDGET_CPU,
+        PREDICT_BUDGET_CUDA,
+        predict_batch_rows,
+    )
+
+    cpu, cuda = predict_batch_rows(8, 100), predict_batch_rows(8, 100, device="cuda:0")
+    assert cpu < cuda
+    assert 8 * 100 * cpu <= PREDICT_BUDGET_CPU < 8 * 100 * (cpu + 1)
+    assert 8 * 100 * cuda <= PREDICT_BUDGET_CUDA
+    assert predict_batch_rows(1000, 1000) == 256  # never fewer rows than this
+    assert predict_batch_rows(1, 1, device="cuda") == 65536  # nor more
+    X, y = make_classification(n_samples=120, n_features=6, random_state=0)
+    ens = EnsembleClassifier(
+        n_members=8, hidden_layer_sizes=(100,), max_epochs=1, device="cpu",
+        early_stopping=False, random_state=0,
+    ).fit(X, y)  # fmt: skip
+    assert ens.net_.predict_batch_size == cpu
+    student = HydraDistiller(teacher=ens, max_epochs=1, early_stopping=False,
+                             device="cpu", random_state=0).fit(X, y)  # fmt: skip
+    width = max(student.core_layer_sizes_ + student.head_layer_sizes_)
+    assert student.net_.predict_batch_size * student.n_heads_ * width <= (
+        PREDICT_BUDGET_CPU
+    )

@@ -115,7 +115,9 @@ class StudentMixin:
             # A core of the user's (a CNN on images) runs once per row, with
             # activations that follow the input's size.
             core = ACTIVATIONS_PER_INPUT * int(np.prod(sample))
-        net.predict_batch_size = predict_batch_rows(n_heads, width, shared=core)
+        net.predict_batch_size = predict_batch_rows(
+            n_heads, width, shared=core, device=self.device_
+        )
         return net
 
     def _diversity(self) -> float:

@@ -152,6 +152,24 @@ def test_memory_fits_each_folds_teacher_once(clf_data, tmp_path):
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
 
 
+def test_memory_mapped_cache_gives_the_same_student(
+    clf_data, fitted_ensemble, tmp_path
+):
+    """A read-only (memory-mapped) cache hit of the teacher's outputs is copied
+    before its log is taken in place: the student trains as without a cache."""
+    from joblib import Memory
+
+    X, y = clf_data
+    memory = Memory(str(tmp_path), mmap_mode="r", verbose=0)
+    kwargs = dict(
+        teacher=fitted_ensemble, random_state=0, **{**STUDENT, "max_epochs": 2}
+    )
+    plain = HydraDistiller(**kwargs).fit(X, y)
+    HydraDistiller(memory=memory, **kwargs).fit(X, y)  # fills the cache
+    cached = HydraDistiller(memory=memory, **kwargs).fit(X, y)  # read-only hits
+    np.testing.assert_allclose(cached.predict_proba(X), plain.predict_proba(X))
+
+
 def test_pipeline_grid_search_and_cross_val(clf_data):
     X, y = clf_data
     teacher = EnsembleClassifier(
