@@ -18,7 +18,6 @@ from ._common import (
     _member_labels,
     _moment_matched,
     _split_gaussian,
-    _teacher_log_probs,
 )
 from ._members import member_cross_entropy, member_gaussian_nll
 
@@ -72,6 +71,18 @@ def _paired(teacher: torch.Tensor, student: torch.Tensor):
 def _pair_indices(n_members: int, n_heads: int, device: torch.device):
     """:func:`head_member_map` on ``device``, made once (not copied every step)."""
     return tuple(idx.to(device) for idx in head_member_map(n_members, n_heads))
+
+
+def _tempered(student_logits, teacher_floored, temperature, student_logp=None):
+    """Heads' and members' log-probabilities at ``temperature``, checked.
+
+    ``teacher_floored`` has no ``-inf`` (see ``_floored``); ``student_logp``,
+    if given, is the heads' already at this temperature (not recomputed).
+    """
+    _check_temperature(temperature)
+    if student_logp is None:
+        student_logp = torch.log_softmax(student_logits / temperature, dim=-1)
+    return student_logp, torch.log_softmax(teacher_floored / temperature, dim=-1)
 
 
 def hydra_correctness(
@@ -139,13 +150,10 @@ def hydra_aggregation(
     -------
     loss : scalar Tensor
     """
-    _check_temperature(temperature)
-    return _aggregation(
-        torch.log_softmax(student_logits / temperature, dim=-1),
-        _teacher_log_probs(teacher_logp, temperature),
-        temperature,
-        sample_weight,
+    student_t, teacher_t = _tempered(
+        student_logits, _floored(teacher_logp), temperature
     )
+    return _aggregation(student_t, teacher_t, temperature, sample_weight)
 
 
 def _aggregation(student_logp, teacher_logp, temperature, sample_weight):
@@ -182,13 +190,10 @@ def hydra_individuality(
     -------
     loss : scalar Tensor
     """
-    _check_temperature(temperature)
-    return _individuality(
-        torch.log_softmax(student_logits / temperature, dim=-1),
-        _teacher_log_probs(teacher_logp, temperature),
-        temperature,
-        sample_weight,
+    student_t, teacher_t = _tempered(
+        student_logits, _floored(teacher_logp), temperature
     )
+    return _individuality(student_t, teacher_t, temperature, sample_weight)
 
 
 def _individuality(student_logp, teacher_logp, temperature, sample_weight):
@@ -246,18 +251,12 @@ def _hydra_classification(
     teacher = _floored(teacher_logp)
     if b < 1:
         t = aggregation_temperature
-        _check_temperature(t)
-        if t == 1.0 and logp is not None:
-            student_t = logp
-        else:
-            student_t = torch.log_softmax(student_logits / t, dim=-1)
-        teacher_t = torch.log_softmax(teacher / t, dim=-1)
+        shared = logp if t == 1.0 else None
+        student_t, teacher_t = _tempered(student_logits, teacher, t, shared)
         loss = loss + a * (1 - b) * _aggregation(student_t, teacher_t, t, sample_weight)
     if b > 0:
         t = temperature
-        _check_temperature(t)
-        student_t = torch.log_softmax(student_logits / t, dim=-1)
-        teacher_t = torch.log_softmax(teacher / t, dim=-1)
+        student_t, teacher_t = _tempered(student_logits, teacher, t)
         loss = loss + a * b * _individuality(student_t, teacher_t, t, sample_weight)
     return loss
 
