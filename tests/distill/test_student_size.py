@@ -76,8 +76,8 @@ def test_default_student_within_the_teachers_parameters(make, clf_teacher, clf_d
     assert head and head[0] <= HEAD_WIDTH
     if head[0] < HEAD_WIDTH:  # one unit more per head would not fit
         wider = (head[0] + 1,)
-        assert student_n_params(student.n_heads_ if hasattr(student, "n_heads_")
-                                else 1, n_in, n_raw, core, wider) > budget  # fmt: skip
+        heads = getattr(student, "n_heads_", 1)
+        assert student_n_params(heads, n_in, n_raw, core, wider) > budget
 
 
 def test_default_student_keeps_full_size_where_it_fits(clf_data):
