@@ -290,9 +290,11 @@ default=None
                 extra.add_unlabelled(X_unlabelled)
         self._plan_data(X_student, teacher_out, *(extra.sizes() if extra else ()))
 
+        n_heads = self._planned_heads()
+
         def data(idx, pool=None):
             return self._student_data(
-                X_student, y_student, teacher_out, weights, idx, pool
+                X_student, y_student, teacher_out, weights, idx, pool, n_heads
             )
 
         self.n_train_rows_ = len(tr)
@@ -320,12 +322,16 @@ default=None
         self.student_input_shape_ = tuple(int(d) for d in X_student.shape[1:])
         self.n_student_features_ = int(np.prod(self.student_input_shape_))
 
-    def _student_data(self, X_student, y, teacher_out, weights, idx, pool=None):
+    def _student_data(
+        self, X_student, y, teacher_out, weights, idx, pool=None, n_heads=1
+    ):
         """``TensorData`` of rows ``idx`` plus a pool of extra rows, on the device.
 
         Targets are ``y`` (the virtual teacher), else ``(y, teacher)``, with
-        the row weights appended when there are any. Extra rows carry the
-        "no label" mark, so only the distillation terms see them.
+        the row weights appended when there are any; ``teacher`` is what
+        ``_teacher_tensor`` makes of the teacher's outputs for a student of
+        ``n_heads`` heads. Extra rows carry the "no label" mark, so only the
+        distillation terms see them.
         """
         y_dtype = torch.long if self.task_ == "classification" else torch.float32
         parts_X, parts_y = [X_student[idx]], [y[idx]]
@@ -340,13 +346,22 @@ default=None
         X_t = self._to_device(np.concatenate(parts_X))
         targets = [self._to_device(np.concatenate(parts_y), y_dtype)]
         if parts_t is not None:
-            targets.append(self._to_device(np.concatenate(parts_t)))
+            teacher = self._to_device(np.concatenate(parts_t))
+            targets.append(self._teacher_tensor(teacher, n_heads))
         if parts_w is not None:
             targets.append(self._to_device(np.concatenate(parts_w)))
         n_lab = len(idx) if pool is not None else None
         if len(targets) == 1:
             return TensorData(X_t, targets[0])
         return TensorData(X_t, tuple(targets), n_labelled=n_lab)
+
+    def _teacher_tensor(self, teacher: torch.Tensor, n_heads: int) -> torch.Tensor:
+        """The teacher's outputs as the criterion reads them (as they are, here).
+
+        A hook, run once per fit on the device: Hydra's criterion reads the
+        teacher's part of its loss, prepared (see ``HydraDistiller``).
+        """
+        return teacher
 
     @available_if(_can_stream)
     @_fit_context(prefer_skip_nested_validation=False)
@@ -483,8 +498,11 @@ default=None
             extra.add_perturbed(rows, self._n_extra_copies())
             pool = extra.pool()
         self._plan_data(X_student, teacher_out, *(pool or ()))
+        n_heads = (
+            self._planned_heads() if first else getattr(self, "n_heads_", 1)
+        )
         train = self._student_data(
-            X_student, y_student, teacher_out, weights, rows, pool
+            X_student, y_student, teacher_out, weights, rows, pool, n_heads
         )
         if first:
             net = self._student_net(

@@ -8,7 +8,7 @@ from functools import partial
 
 from .._constraints import HYDRA, constraints_for
 from ..nn.criteria import HydraCriterion
-from ..nn.losses import diversity_weight
+from ..nn.losses import diversity_weight, prepare_teacher_targets
 from ..training import CriterionSchedule, seeded
 from ._base import BaseDistiller
 from ._extra import _SPREAD_ROWS, fit_spread
@@ -327,8 +327,17 @@ device, random_state, device_data, accelerator :
             beta=self.beta,
             temperature=self.temperature,
             aggregation_temperature=self.aggregation_temperature,
+            # The teacher's part of L2 and L3 comes prepared (_teacher_tensor).
+            prepared=self.task_ == "classification",
         )
         return HydraCriterion, {**params, **overrides}
+
+    def _teacher_tensor(self, teacher, n_heads):
+        if self.task_ != "classification":
+            return teacher
+        return prepare_teacher_targets(
+            teacher, n_heads, self.temperature, self.aggregation_temperature
+        )
 
     def _diversity(self) -> float:
         return float(self.diversity)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from . import losses as L
-from .losses._hydra import _hydra_classification
+from .losses._hydra import _hydra_classification, _prepared_classification
 
 __all__ = [
     "EnDDCriterion",
@@ -104,6 +104,12 @@ class HydraCriterion(nn.Module):
     Gaussian outputs). Rows without a label (see :func:`labelled_rows`) count
     in L2 and L3 only. Terms with zero weight are not computed.
 
+    With ``prepared=True`` (classification; what the distiller uses),
+    ``teacher`` is instead the ``(B, 2 + K + M K)`` rows of
+    :func:`~skdistill.nn.losses.prepare_teacher_targets`, made once per fit
+    at this criterion's temperatures and the student's ``M``: the same loss
+    and gradient without tempering the teacher at every step.
+
     Hydra+'s fourth term, the diversity penalty ``lambda(epoch) L4`` on the
     heads' weights, is not a fit to data: the net adds it to training steps
     (``StackedNet.get_loss``, the way skorch adds a
@@ -118,6 +124,7 @@ class HydraCriterion(nn.Module):
         beta=0.5,
         temperature=3.0,
         aggregation_temperature=1.0,
+        prepared=False,
     ):
         super().__init__()
         self.task = task
@@ -125,10 +132,17 @@ class HydraCriterion(nn.Module):
         self.beta = beta
         self.temperature = temperature
         self.aggregation_temperature = aggregation_temperature
+        self.prepared = prepared
 
     def forward(self, y_pred, y_true):
         y, teacher, w = split_targets(y_true, 2)
         a, b = self.alpha, self.beta
+        if self.task != "regression" and self.prepared:
+            return _prepared_classification(
+                y_pred, y, teacher, a, b, self.temperature,
+                self.aggregation_temperature,
+                labelled_rows(y) if a < 1 else None, w,
+            )  # fmt: skip
         if self.task != "regression":
             # One pass sharing the teacher's floored log-probabilities and
             # the heads' T = 1 log-probabilities between the terms.

@@ -508,6 +508,77 @@ def test_teacher_with_zero_probabilities_gives_finite_losses():
     assert torch.isfinite(z.grad).all()
 
 
+# ----------------------------------------------------------------- prepared teacher
+def _criterion(prepared, alpha=0.9, beta=0.5, temperature=3.0, agg=1.0):
+    from skdistill.nn.criteria import HydraCriterion
+
+    return HydraCriterion(
+        alpha=alpha, beta=beta, temperature=temperature,
+        aggregation_temperature=agg, prepared=prepared,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("n", "m"), SHAPES)
+@pytest.mark.parametrize(("temperature", "agg"), [(3.0, 1.0), (2.0, 1.5)])
+def test_prepared_teacher_gives_the_reference_loss(n, m, temperature, agg):
+    rng = np.random.default_rng(40 + n + m)
+    z, logp, y = _logits(rng, 6, m, 4), _logp(rng, 6, n, 4), _labels(rng, (6,), 4)
+    prepared = L.prepare_teacher_targets(_t(logp), m, temperature, agg)
+    got = _criterion(True, 0.9, 0.5, temperature, agg)(
+        _t(z), (torch.tensor(y), prepared)
+    )
+    l1 = np.mean([ref_ce(z[s, h], y[s]) for s in range(6) for h in range(m)])
+    expected = 0.1 * l1 + 0.9 * (
+        0.5 * ref_aggregation(z, logp, agg)
+        + 0.5 * ref_individuality(z, logp, temperature)
+    )
+    assert got.item() == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize(("n", "m"), [*SHAPES, (8, 2)])
+@pytest.mark.parametrize(("alpha", "beta"), [(0.9, 0.5), (1.0, 0.0), (0.5, 1.0)])
+def test_prepared_teacher_has_the_gradient_of_the_plain_loss(n, m, alpha, beta):
+    """Labelled and extra rows, row weights, a zero probability: the same
+    value and gradient as the criterion that tempers the teacher every step."""
+    rng = np.random.default_rng(50 + n + m)
+    z = _t(_logits(rng, 7, m, 3), grad=True)
+    logp = _logp(rng, 7, n, 3)
+    logp[0, 0] = [0.0, -np.inf, -np.inf]  # a tree's hard vote
+    y = torch.tensor([0, 2, -1, 1, -1, 0, 2])  # -1: an extra row, no label
+    w = _t(rng.uniform(0.2, 2.0, size=7))
+    plain = _criterion(False, alpha, beta)(z, (y, _t(logp), w))
+    (grad_plain,) = torch.autograd.grad(plain, z)
+    prepared = L.prepare_teacher_targets(_t(logp), m)
+    fast = _criterion(True, alpha, beta)(z, (y, prepared, w))
+    (grad_fast,) = torch.autograd.grad(fast, z)
+    assert torch.isfinite(fast)
+    assert fast.item() == pytest.approx(plain.item(), abs=1e-10)
+    torch.testing.assert_close(grad_fast, grad_plain, rtol=0, atol=1e-12)
+
+
+def test_prepared_teacher_rows_are_prepared_in_chunks(monkeypatch):
+    from skdistill.nn.losses import _hydra
+
+    rng = np.random.default_rng(60)
+    logp = _t(_logp(rng, 11, 5, 3))
+    whole = L.prepare_teacher_targets(logp, 2)
+    monkeypatch.setattr(_hydra, "_PREPARE_ROWS", 4)
+    torch.testing.assert_close(L.prepare_teacher_targets(logp, 2), whole)
+    assert whole.shape == (11, 2 + 3 + 2 * 3)
+
+
+def test_prepared_teacher_for_other_heads_is_refused():
+    rng = np.random.default_rng(61)
+    logp = _t(_logp(rng, 4, 6, 3))
+    z = _t(_logits(rng, 4, 3, 3))
+    prepared = L.prepare_teacher_targets(logp, 2)  # for 2 heads, not 3
+    with pytest.raises(ValueError, match="do not fit a student of 3 heads"):
+        _criterion(True)(z, (torch.tensor([0, 1, 2, 0]), prepared))
+    # Aggregation alone (Hydra's first stage, beta = 0) needs no heads' part.
+    loss = _criterion(True, beta=0.0)(z, (torch.tensor([0, 1, 2, 0]), prepared))
+    assert torch.isfinite(loss)
+
+
 # ----------------------------------------------------------------- diversity
 def test_hydra_diversity_matches_reference():
     rng = np.random.default_rng(40)

