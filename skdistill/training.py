@@ -170,6 +170,19 @@ class StackedNet(NeuralNet):
             ("divergence", _WarnOnDivergence()),
         ]
 
+    def _set_training(self, training=True):
+        """Train or evaluation mode, set only where the module is not in it.
+
+        skorch sets the mode at every step, and ``Module.train`` walks every
+        submodule (0.18 ms of a 4 ms Hydra+ step on the CPU); between an
+        epoch's steps nothing changes it, so a module already in the mode is
+        left as it is.
+        """
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and module.training != training:
+                module.train(training)
+
     def get_dataset(self, X, y=None):
         if isinstance(X, TensorData):
             return X
