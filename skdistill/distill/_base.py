@@ -498,9 +498,7 @@ default=None
             extra.add_perturbed(rows, self._n_extra_copies())
             pool = extra.pool()
         self._plan_data(X_student, teacher_out, *(pool or ()))
-        n_heads = (
-            self._planned_heads() if first else getattr(self, "n_heads_", 1)
-        )
+        n_heads = self._planned_heads() if first else getattr(self, "n_heads_", 1)
         train = self._student_data(
             X_student, y_student, teacher_out, weights, rows, pool, n_heads
         )

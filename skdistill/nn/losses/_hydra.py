@@ -312,8 +312,7 @@ def prepare_teacher_targets(
     _check_temperature(aggregation_temperature)
     if teacher_logp.dim() != 3:
         raise ValueError(
-            "teacher_logp must have shape (n, N, K); "
-            f"got {tuple(teacher_logp.shape)}."
+            f"teacher_logp must have shape (n, N, K); got {tuple(teacher_logp.shape)}."
         )
     n, n_members, n_classes = teacher_logp.shape
     member_idx, head_idx = _pair_indices(n_members, n_heads, teacher_logp.device)
