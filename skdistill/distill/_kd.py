@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from .._constraints import KD, constraints_for
 from ..nn.criteria import KDCriterion
+from ..nn.losses import prepare_mean_targets
 from ._base import BaseDistiller
 
 __all__ = ["KDDistiller"]
@@ -175,7 +176,17 @@ device_data, accelerator, **kwargs :
             alpha=self.alpha,
             virtual_a=self.virtual_a,
             virtual_form=self.virtual_form,
+            prepared=self._prepares_teacher(),
         )
+
+    def _prepares_teacher(self) -> bool:
+        return self.task_ == "classification" and self._mode() == "kd"
+
+    def _teacher_tensor(self, teacher, n_heads):
+        if not self._prepares_teacher():
+            return teacher
+        # The teacher's mean member at T, once per fit (not at every step).
+        return prepare_mean_targets(teacher, self.temperature)
 
 
 KDDistiller._parameter_constraints = constraints_for(KD, KDDistiller)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from . import losses as L
+from .losses._baselines import _prepared_kd
 from .losses._hydra import _hydra_classification, _prepared_classification
 
 __all__ = [
@@ -174,7 +175,11 @@ class KDCriterion(nn.Module):
     :func:`~skdistill.nn.losses.virtual_teacher_loss`).
     For regression, ``"kd"`` is ``(1-a) NLL + a KL(teacher mixture || student)``.
     Rows without a label (see :func:`labelled_rows`) count in the
-    distillation term only.
+    distillation term only. With ``prepared=True`` (``"kd"`` for
+    classification; what the distiller uses) the teacher comes as the
+    ``(B, 1 + K)`` rows of :func:`~skdistill.nn.losses.prepare_mean_targets`
+    at this criterion's temperature: the same loss and gradient, without
+    tempering the members at every step.
     """
 
     def __init__(
@@ -185,6 +190,7 @@ class KDCriterion(nn.Module):
         alpha=0.9,
         virtual_a=0.9,
         virtual_form="log",
+        prepared=False,
     ):
         super().__init__()
         self.task = task
@@ -193,6 +199,7 @@ class KDCriterion(nn.Module):
         self.alpha = alpha
         self.virtual_a = virtual_a
         self.virtual_form = virtual_form
+        self.prepared = prepared
 
     def forward(self, y_pred, y_true):
         if self.mode == "virtual":
@@ -212,6 +219,11 @@ class KDCriterion(nn.Module):
             nll = L.hydra_regression_correctness(y_pred, y, labelled, w)
             kl = L.hydra_regression_aggregation(y_pred, teacher, w)
             return (1 - self.alpha) * nll + self.alpha * kl
+        if self.prepared and self.mode == "kd":
+            return _prepared_kd(
+                y_pred[:, 0], teacher, y, self.temperature, self.alpha,
+                labelled=labelled, sample_weight=w,
+            )  # fmt: skip
         loss = L.wsl_loss if self.mode == "wsl" else L.kd_loss
         return loss(
             y_pred[:, 0],

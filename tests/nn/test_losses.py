@@ -556,6 +556,30 @@ def test_prepared_teacher_has_the_gradient_of_the_plain_loss(n, m, alpha, beta):
     torch.testing.assert_close(grad_fast, grad_plain, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize(("temperature", "alpha"), [(4.0, 0.9), (1.0, 0.3), (2.0, 1.0)])
+def test_prepared_kd_has_the_value_and_gradient_of_kd_loss(temperature, alpha):
+    from skdistill.nn.criteria import KDCriterion
+
+    rng = np.random.default_rng(70)
+    z = _t(_logits(rng, 7, 1, 4), grad=True)
+    logp = _logp(rng, 7, 5, 4)
+    logp[1, 2] = [0.0, -np.inf, -np.inf, -np.inf]
+    y = torch.tensor([0, 3, -1, 1, -1, 2, 2])
+    w = _t(rng.uniform(0.2, 2.0, size=7))
+    plain = KDCriterion(temperature=temperature, alpha=alpha)(z, (y, _t(logp), w))
+    (grad_plain,) = torch.autograd.grad(plain, z)
+    prepared = L.prepare_mean_targets(_t(logp), temperature)
+    fast = KDCriterion(temperature=temperature, alpha=alpha, prepared=True)(
+        z, (y, prepared, w)
+    )
+    (grad_fast,) = torch.autograd.grad(fast, z)
+    assert prepared.shape == (7, 5)
+    assert fast.item() == pytest.approx(plain.item(), abs=1e-10)
+    torch.testing.assert_close(grad_fast, grad_plain, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="do not fit a student of 4 classes"):
+        KDCriterion(prepared=True)(z, (y, prepared[:, :4], w))
+
+
 def test_prepared_teacher_rows_are_prepared_in_chunks(monkeypatch):
     from skdistill.nn.losses import _hydra
 

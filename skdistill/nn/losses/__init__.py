@@ -40,6 +40,7 @@ from ._hydra import (
     hydra_regression_aggregation,
     hydra_regression_correctness,
     hydra_regression_individuality,
+    prepare_mean_targets,
     prepare_teacher_targets,
 )
 from ._members import (
@@ -69,6 +70,7 @@ __all__ = [
     "member_cross_entropy",
     "member_gaussian_nll",
     "mutual_learning_loss",
+    "prepare_mean_targets",
     "prepare_teacher_targets",
     "virtual_teacher_loss",
     "wsl_loss",

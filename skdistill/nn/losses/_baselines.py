@@ -57,16 +57,44 @@ def kd_loss(
     """
     _check_temperature(temperature)
     _check_fraction("alpha", alpha)
-    if labelled is None and sample_weight is None:
-        ce = F.cross_entropy(student_logits, y)
-    else:
-        if labelled is not None:
-            y = torch.where(labelled, y, torch.zeros_like(y))
-        ce_rows = _sample_cross_entropy(student_logits, y)
-        ce = _masked_mean(ce_rows, labelled, sample_weight)
+    ce = _kd_correctness(student_logits, y, labelled, sample_weight)
     log_pt = _log_mean_probs(_teacher_log_probs(teacher_logp, temperature))
     log_ps = torch.log_softmax(student_logits / temperature, dim=-1)
     kl = _masked_mean(_kl_from_log(log_pt, log_ps), None, sample_weight)
+    return (1.0 - alpha) * ce + alpha * temperature**2 * kl
+
+
+def _kd_correctness(student_logits, y, labelled, sample_weight):
+    """KD's cross-entropy with the labels, over the labelled rows."""
+    if labelled is None and sample_weight is None:
+        return F.cross_entropy(student_logits, y)
+    if labelled is not None:
+        y = torch.where(labelled, y, torch.zeros_like(y))
+    ce_rows = _sample_cross_entropy(student_logits, y)
+    return _masked_mean(ce_rows, labelled, sample_weight)
+
+
+def _prepared_kd(
+    student_logits, prepared, y, temperature, alpha, labelled=None, sample_weight=None
+):
+    """:func:`kd_loss` from :func:`~skdistill.nn.losses.prepare_mean_targets`' rows.
+
+    The same value (to rounding) and gradient, without tempering the
+    teacher's members at every step.
+    """
+    _check_temperature(temperature)
+    _check_fraction("alpha", alpha)
+    n_classes = student_logits.shape[-1]
+    if prepared.dim() != 2 or prepared.shape[-1] != 1 + n_classes:
+        raise ValueError(
+            f"prepared teacher targets of shape {tuple(prepared.shape)} do not "
+            f"fit a student of {n_classes} classes: expected (B, {1 + n_classes}) "
+            "from prepare_mean_targets"
+        )
+    ce = _kd_correctness(student_logits, y, labelled, sample_weight)
+    log_ps = torch.log_softmax(student_logits / temperature, dim=-1)
+    kl_rows = prepared[:, 0] - (prepared[:, 1:] * log_ps).sum(dim=-1)
+    kl = _masked_mean(kl_rows, None, sample_weight)
     return (1.0 - alpha) * ce + alpha * temperature**2 * kl
 
 

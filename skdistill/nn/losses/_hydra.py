@@ -326,11 +326,54 @@ def prepare_teacher_targets(
         rows[:, 0] = (p * logp).sum(dim=(1, 2)) / n_pairs
         q = rows[:, 2 + n_classes :].view(-1, n_heads, n_classes)
         q.zero_().index_add_(1, head_idx, p / n_pairs)
-        t_agg = torch.log_softmax(t / aggregation_temperature, dim=-1)
-        log_mean = _log_mean_probs(t_agg)
-        mean = log_mean.exp()
-        rows[:, 2 : 2 + n_classes] = mean
-        rows[:, 1] = (mean * log_mean).sum(dim=-1)
+        rows[:, 1 : 2 + n_classes] = _mean_member_rows(t, aggregation_temperature)
+    return out
+
+
+def _mean_member_rows(teacher_floored, temperature):
+    """Per row ``[sum_k pbar_k log pbar_k, pbar]`` of the mean member at ``temperature``.
+
+    ``pbar = mean_n softmax(log p_n / T)``: the teacher's part of any
+    ``KL(pbar || s) = c - sum_k pbar_k log s_k`` (Hydra+'s L2, Hinton's KD).
+    """
+    log_mean = _log_mean_probs(torch.log_softmax(teacher_floored / temperature, -1))
+    mean = log_mean.exp()
+    return torch.cat([(mean * log_mean).sum(dim=-1, keepdim=True), mean], dim=-1)
+
+
+def prepare_mean_targets(
+    teacher_logp: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """The teacher's part of a KL to its mean member, computed once per fit.
+
+    Per row ``[c, pbar]`` with ``pbar`` the members' mean probabilities at
+    ``temperature`` and ``c = sum_k pbar_k log pbar_k``, so that
+    ``KL(pbar || softmax(z / T)) = c - sum_k pbar_k log_softmax(z / T)_k``:
+    what Hinton's KD term needs of an ensemble teacher (see
+    :class:`~skdistill.nn.criteria.KDCriterion`'s ``prepared``).
+
+    Parameters
+    ----------
+    teacher_logp : Tensor of shape (n, N, K)
+        Member log-probabilities (``-inf`` counts as ``LOG_PROB_FLOOR``).
+    temperature : float
+
+    Returns
+    -------
+    Tensor of shape (n, 1 + K)
+    """
+    _check_temperature(temperature)
+    if teacher_logp.dim() != 3:
+        raise ValueError(
+            f"teacher_logp must have shape (n, N, K); got {tuple(teacher_logp.shape)}."
+        )
+    n, _, n_classes = teacher_logp.shape
+    out = teacher_logp.new_empty((n, 1 + n_classes))
+    for start in range(0, n, _PREPARE_ROWS):
+        stop = start + _PREPARE_ROWS
+        out[start:stop] = _mean_member_rows(
+            _floored(teacher_logp[start:stop]), temperature
+        )
     return out
 
 
