@@ -15,6 +15,10 @@ All tensors are batch-first: ``B`` samples, ``N`` ensemble (teacher) members,
   probability teacher's outputs at ``1e-8`` themselves, and use a teacher's
   stored logits, :class:`~skdistill.TeacherOutputs`, unfloored);
 * labels: ``(B,)`` long, or ``(B, N)`` where each member sees its own rows.
+* prepared teacher targets: :func:`prepare_teacher_targets` (Hydra+) and
+  :func:`prepare_mean_targets` (KD) turn the member log-probabilities into
+  what those losses read of the teacher, once per fit; the criteria take
+  them with ``prepared=True``.
 
 Every loss returns a scalar tensor: the mean over the batch (and over members,
 heads or member-head pairs where stated), in the dtype of its inputs.
