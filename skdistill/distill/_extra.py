@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import log_softmax, softmax
+from scipy.special import softmax
 
 from .._base import stacked_probabilities
 from ..teachers import UnknownRowsError
@@ -218,7 +218,11 @@ def scale_spread(out: np.ndarray, spread: float, task: str) -> np.ndarray:
 
     Classification: each head's log-probabilities ``l_m`` become ``bar l +
     spread (l_m - bar l)`` (``bar l`` their mean over heads), then renormalise
-    through the softmax. Regression: each head's mean ``mu_m`` becomes ``bar
+    through the softmax. Returned as logits with that softmax: ``l_m`` and
+    the logits ``z_m`` differ by a constant per head and row, which the
+    softmax ignores, so ``(1 - spread) bar z + spread z_m`` is computed
+    instead, without a log-softmax (a quarter of a 2-head student's
+    ``predict_proba`` time). Regression: each head's mean ``mu_m`` becomes ``bar
     mu + spread (mu_m - bar mu)``; variances (the aleatoric part) and the
     mixture mean are unchanged, and the epistemic variance scales by exactly
     ``spread ** 2``.
@@ -237,9 +241,8 @@ def scale_spread(out: np.ndarray, spread: float, task: str) -> np.ndarray:
     if spread == 1.0 or out.shape[1] < 2:
         return out
     if task == "classification":
-        logp = log_softmax(out, axis=-1)
-        center = logp.mean(axis=1, keepdims=True)
-        return center + spread * (logp - center)
+        center = out.mean(axis=1, keepdims=True)
+        return (1.0 - spread) * center + spread * out
     scaled = out.copy()
     means = out[..., 0]
     center = means.mean(axis=1, keepdims=True)

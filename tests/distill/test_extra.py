@@ -147,6 +147,21 @@ def test_scale_spread_classification_keeps_mean_logits_and_orders_epistemic():
     assert values[0] == pytest.approx(0, abs=1e-12) and values[1] < values[2]
 
 
+@pytest.mark.parametrize("spread", [0.0, 0.4, 2.5])
+def test_scale_spread_gives_the_probabilities_of_scaled_log_probabilities(spread):
+    """Scaling the logits around their mean is scaling the log-probabilities:
+    the two differ by a constant per head and row, which the softmax drops."""
+    from scipy.special import log_softmax, softmax
+
+    rng = np.random.default_rng(3)
+    out = rng.normal(scale=4.0, size=(25, 3, 5)) + rng.normal(size=(25, 3, 1)) * 10
+    logp = log_softmax(out, axis=-1)
+    center = logp.mean(axis=1, keepdims=True)
+    expected = softmax(center + spread * (logp - center), axis=-1)
+    got = softmax(scale_spread(out, spread, "classification"), axis=-1)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
+
+
 def test_fit_spread_recovers_the_scale_of_shrunk_heads():
     rng = np.random.default_rng(2)
     teacher = rng.normal(scale=2.0, size=(200, 5, 3))
