@@ -327,13 +327,16 @@ device, random_state, device_data, accelerator :
             beta=self.beta,
             temperature=self.temperature,
             aggregation_temperature=self.aggregation_temperature,
-            # The teacher's part of L2 and L3 comes prepared (_teacher_tensor).
-            prepared=self.task_ == "classification",
+            prepared=self._prepares_teacher(),
         )
         return HydraCriterion, {**params, **overrides}
 
+    def _prepares_teacher(self) -> bool:
+        """Whether the criterion reads the teacher prepared (``_teacher_tensor``)."""
+        return self.task_ == "classification"
+
     def _teacher_tensor(self, teacher, n_heads):
-        if self.task_ != "classification":
+        if not self._prepares_teacher():
             return teacher
         return prepare_teacher_targets(
             teacher, n_heads, self.temperature, self.aggregation_temperature

@@ -13,7 +13,7 @@ from torch import nn
 
 from . import losses as L
 from .losses._baselines import _prepared_kd
-from .losses._hydra import _hydra_classification, _prepared_classification
+from .losses._hydra import _prepared_classification
 
 __all__ = [
     "EnDDCriterion",
@@ -138,16 +138,13 @@ class HydraCriterion(nn.Module):
     def forward(self, y_pred, y_true):
         y, teacher, w = split_targets(y_true, 2)
         a, b = self.alpha, self.beta
-        if self.task != "regression" and self.prepared:
-            return _prepared_classification(
-                y_pred, y, teacher, a, b, self.temperature,
-                self.aggregation_temperature,
-                labelled_rows(y) if a < 1 else None, w,
-            )  # fmt: skip
         if self.task != "regression":
-            # One pass sharing the teacher's floored log-probabilities and
-            # the heads' T = 1 log-probabilities between the terms.
-            return _hydra_classification(
+            if not self.prepared:  # member log-probabilities: prepared here
+                teacher = L.prepare_teacher_targets(
+                    teacher, y_pred.shape[1], self.temperature,
+                    self.aggregation_temperature,
+                )  # fmt: skip
+            return _prepared_classification(
                 y_pred, y, teacher, a, b, self.temperature,
                 self.aggregation_temperature,
                 labelled_rows(y) if a < 1 else None, w,
@@ -219,13 +216,14 @@ class KDCriterion(nn.Module):
             nll = L.hydra_regression_correctness(y_pred, y, labelled, w)
             kl = L.hydra_regression_aggregation(y_pred, teacher, w)
             return (1 - self.alpha) * nll + self.alpha * kl
-        if self.prepared and self.mode == "kd":
+        if self.mode == "kd":
+            if not self.prepared:  # member log-probabilities: prepared here
+                teacher = L.prepare_mean_targets(teacher, self.temperature)
             return _prepared_kd(
                 y_pred[:, 0], teacher, y, self.temperature, self.alpha,
                 labelled=labelled, sample_weight=w,
             )  # fmt: skip
-        loss = L.wsl_loss if self.mode == "wsl" else L.kd_loss
-        return loss(
+        return L.wsl_loss(
             y_pred[:, 0],
             teacher,
             y,

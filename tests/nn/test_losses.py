@@ -539,15 +539,22 @@ def test_prepared_teacher_gives_the_reference_loss(n, m, temperature, agg):
 @pytest.mark.parametrize(("alpha", "beta"), [(0.9, 0.5), (1.0, 0.0), (0.5, 1.0)])
 def test_prepared_teacher_has_the_gradient_of_the_plain_loss(n, m, alpha, beta):
     """Labelled and extra rows, row weights, a zero probability: the same
-    value and gradient as the criterion that tempers the teacher every step."""
+    value and gradient as the per-term losses, which take KLs of the
+    tempered members themselves."""
     rng = np.random.default_rng(50 + n + m)
     z = _t(_logits(rng, 7, m, 3), grad=True)
     logp = _logp(rng, 7, n, 3)
     logp[0, 0] = [0.0, -np.inf, -np.inf]  # a tree's hard vote
     y = torch.tensor([0, 2, -1, 1, -1, 0, 2])  # -1: an extra row, no label
     w = _t(rng.uniform(0.2, 2.0, size=7))
-    plain = _criterion(False, alpha, beta)(z, (y, _t(logp), w))
+    labelled = y >= 0
+    plain = (1 - alpha) * L.hydra_correctness(z, y, labelled, w) + alpha * (
+        (1 - beta) * L.hydra_aggregation(z, _t(logp), 1.0, w)
+        + beta * L.hydra_individuality(z, _t(logp), 3.0, w)
+    )
     (grad_plain,) = torch.autograd.grad(plain, z)
+    unprepared = _criterion(False, alpha, beta)(z, (y, _t(logp), w))
+    assert unprepared.item() == pytest.approx(plain.item(), abs=1e-10)
     prepared = L.prepare_teacher_targets(_t(logp), m)
     fast = _criterion(True, alpha, beta)(z, (y, prepared, w))
     (grad_fast,) = torch.autograd.grad(fast, z)
@@ -566,8 +573,11 @@ def test_prepared_kd_has_the_value_and_gradient_of_kd_loss(temperature, alpha):
     logp[1, 2] = [0.0, -np.inf, -np.inf, -np.inf]
     y = torch.tensor([0, 3, -1, 1, -1, 2, 2])
     w = _t(rng.uniform(0.2, 2.0, size=7))
-    plain = KDCriterion(temperature=temperature, alpha=alpha)(z, (y, _t(logp), w))
+    labelled = y >= 0
+    plain = L.kd_loss(z[:, 0], _t(logp), y, temperature, alpha, labelled, w)
     (grad_plain,) = torch.autograd.grad(plain, z)
+    unprepared = KDCriterion(temperature=temperature, alpha=alpha)(z, (y, _t(logp), w))
+    assert unprepared.item() == pytest.approx(plain.item(), abs=1e-10)
     prepared = L.prepare_mean_targets(_t(logp), temperature)
     fast = KDCriterion(temperature=temperature, alpha=alpha, prepared=True)(
         z, (y, prepared, w)
@@ -581,14 +591,16 @@ def test_prepared_kd_has_the_value_and_gradient_of_kd_loss(temperature, alpha):
 
 
 def test_prepared_teacher_rows_are_prepared_in_chunks(monkeypatch):
-    from skdistill.nn.losses import _hydra
+    from skdistill.nn.losses import _common
 
     rng = np.random.default_rng(60)
     logp = _t(_logp(rng, 11, 5, 3))
     whole = L.prepare_teacher_targets(logp, 2)
-    monkeypatch.setattr(_hydra, "_PREPARE_ROWS", 4)
+    mean = L.prepare_mean_targets(logp, 4.0)
+    monkeypatch.setattr(_common, "_PREPARE_ROWS", 4)
     torch.testing.assert_close(L.prepare_teacher_targets(logp, 2), whole)
-    assert whole.shape == (11, 2 + 3 + 2 * 3)
+    torch.testing.assert_close(L.prepare_mean_targets(logp, 4.0), mean)
+    assert whole.shape == (11, 2 + 3 + 2 * 3) and mean.shape == (11, 1 + 3)
 
 
 def test_prepared_teacher_for_other_heads_is_refused():

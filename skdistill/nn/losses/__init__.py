@@ -29,6 +29,7 @@ from ._baselines import (
     endd_loss,
     endd_temperature,
     kd_loss,
+    prepare_mean_targets,
     virtual_teacher_loss,
     wsl_loss,
 )
@@ -44,7 +45,6 @@ from ._hydra import (
     hydra_regression_aggregation,
     hydra_regression_correctness,
     hydra_regression_individuality,
-    prepare_mean_targets,
     prepare_teacher_targets,
 )
 from ._members import (

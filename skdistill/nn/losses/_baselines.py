@@ -12,8 +12,11 @@ from ._common import (
     _kl_from_log,
     _log_mean_probs,
     _masked_mean,
+    _mean_member_rows,
+    _prepared_rows,
     _sample_cross_entropy,
     _teacher_log_probs,
+    _teacher_shape,
 )
 
 
@@ -62,6 +65,36 @@ def kd_loss(
     log_ps = torch.log_softmax(student_logits / temperature, dim=-1)
     kl = _masked_mean(_kl_from_log(log_pt, log_ps), None, sample_weight)
     return (1.0 - alpha) * ce + alpha * temperature**2 * kl
+
+
+def prepare_mean_targets(
+    teacher_logp: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """The teacher's part of a KL to its mean member, computed once per fit.
+
+    Per row ``[c, pbar]`` with ``pbar`` the members' mean probabilities at
+    ``temperature`` and ``c = sum_k pbar_k log pbar_k``, so that
+    ``KL(pbar || softmax(z / T)) = c - sum_k pbar_k log_softmax(z / T)_k``:
+    what Hinton's KD term needs of an ensemble teacher (see
+    :class:`~skdistill.nn.criteria.KDCriterion`'s ``prepared``).
+
+    Parameters
+    ----------
+    teacher_logp : Tensor of shape (n, N, K)
+        Member log-probabilities (``-inf`` counts as ``LOG_PROB_FLOOR``).
+    temperature : float
+
+    Returns
+    -------
+    Tensor of shape (n, 1 + K)
+    """
+    _check_temperature(temperature)
+    _, n_classes = _teacher_shape(teacher_logp)
+
+    def rows(t, out):
+        out[:] = _mean_member_rows(t, temperature)
+
+    return _prepared_rows(teacher_logp, 1 + n_classes, rows)
 
 
 def _kd_correctness(student_logits, y, labelled, sample_weight):

@@ -118,3 +118,41 @@ def _moment_matched(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     mix_mean = mean.mean(dim=1)
     spread = ((mean - mix_mean.unsqueeze(1)) ** 2).mean(dim=1)
     return mix_mean, var.mean(dim=1) + spread
+
+
+#: Rows prepared at a time by the ``prepare_*_targets`` functions (bounds
+#: their temporaries).
+_PREPARE_ROWS = 1 << 16
+
+
+def _teacher_shape(teacher_logp) -> tuple[int, int]:
+    """``(N, K)`` of ``(n, N, K)`` member log-probabilities, checked."""
+    if teacher_logp.dim() != 3:
+        raise ValueError(
+            f"teacher_logp must have shape (n, N, K); got {tuple(teacher_logp.shape)}."
+        )
+    return teacher_logp.shape[1], teacher_logp.shape[2]
+
+
+def _prepared_rows(teacher_logp, width, fill) -> torch.Tensor:
+    """``(n, width)`` rows, ``fill(floored chunk, rows of the chunk)`` chunk by chunk.
+
+    Chunks of ``_PREPARE_ROWS`` rows bound the temporaries (the tempered
+    members of every row would be as large as the teacher's outputs again).
+    """
+    out = teacher_logp.new_empty((len(teacher_logp), width))
+    for start in range(0, len(teacher_logp), _PREPARE_ROWS):
+        stop = start + _PREPARE_ROWS
+        fill(_floored(teacher_logp[start:stop]), out[start:stop])
+    return out
+
+
+def _mean_member_rows(teacher_floored, temperature):
+    """Per row ``[sum_k pbar_k log pbar_k, pbar]`` of the mean member at ``temperature``.
+
+    ``pbar = mean_n softmax(log p_n / T)``: the teacher's part of any
+    ``KL(pbar || s) = c - sum_k pbar_k log s_k`` (Hydra+'s L2, Hinton's KD).
+    """
+    log_mean = _log_mean_probs(torch.log_softmax(teacher_floored / temperature, -1))
+    mean = log_mean.exp()
+    return torch.cat([(mean * log_mean).sum(dim=-1, keepdim=True), mean], dim=-1)

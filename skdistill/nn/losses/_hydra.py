@@ -15,9 +15,12 @@ from ._common import (
     _kl_from_log,
     _log_mean_probs,
     _masked_mean,
+    _mean_member_rows,
     _member_labels,
     _moment_matched,
+    _prepared_rows,
     _split_gaussian,
+    _teacher_shape,
 )
 from ._members import member_cross_entropy, member_gaussian_nll
 
@@ -73,16 +76,16 @@ def _pair_indices(n_members: int, n_heads: int, device: torch.device):
     return tuple(idx.to(device) for idx in head_member_map(n_members, n_heads))
 
 
-def _tempered(student_logits, teacher_floored, temperature, student_logp=None):
+def _tempered(student_logits, teacher_floored, temperature):
     """Heads' and members' log-probabilities at ``temperature``, checked.
 
-    ``teacher_floored`` has no ``-inf`` (see ``_floored``); ``student_logp``,
-    if given, is the heads' already at this temperature (not recomputed).
+    ``teacher_floored`` has no ``-inf`` (see ``_floored``).
     """
     _check_temperature(temperature)
-    if student_logp is None:
-        student_logp = torch.log_softmax(student_logits / temperature, dim=-1)
-    return student_logp, torch.log_softmax(teacher_floored / temperature, dim=-1)
+    return (
+        torch.log_softmax(student_logits / temperature, dim=-1),
+        torch.log_softmax(teacher_floored / temperature, dim=-1),
+    )
 
 
 def hydra_correctness(
@@ -203,68 +206,6 @@ def _individuality(student_logp, teacher_logp, temperature, sample_weight):
     return temperature**2 * _masked_mean(kl, None, sample_weight)
 
 
-def _hydra_classification(
-    student_logits: torch.Tensor,
-    y: torch.Tensor,
-    teacher_logp: torch.Tensor,
-    alpha: float = 0.9,
-    beta: float = 0.5,
-    temperature: float = 3.0,
-    aggregation_temperature: float = 1.0,
-    labelled: torch.Tensor | None = None,
-    sample_weight: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Hydra+'s data terms ``(1-a) L1 + a [(1-b) L2 + b L3]`` in one pass.
-
-    The same value as the sum of :func:`hydra_correctness`,
-    :func:`hydra_aggregation` and :func:`hydra_individuality`, with the
-    shared pieces computed once: the teacher's floored log-probabilities,
-    and the heads' log-probabilities at ``T = 1`` for L1 and for L2 at
-    ``aggregation_temperature=1``. Terms with zero weight are not computed.
-
-    Parameters
-    ----------
-    student_logits : Tensor of shape (B, M, K)
-    y : LongTensor of shape (B,)
-    teacher_logp : Tensor of shape (B, N, K)
-        Teacher member log-probabilities.
-    alpha, beta : float
-        The terms' weights ``a`` and ``b``.
-    temperature, aggregation_temperature : float
-        Of L3 and of L2.
-    labelled : BoolTensor of shape (B,), default=None
-        Rows with a label (L1 only); None: every row.
-    sample_weight : Tensor of shape (B,), default=None
-
-    Returns
-    -------
-    loss : scalar Tensor
-    """
-    a, b = alpha, beta
-    loss = student_logits.new_zeros(())
-    logp = None  # the heads' log-probabilities at T = 1, when needed
-    if a < 1:
-        logp = torch.log_softmax(student_logits, dim=-1)
-        loss = loss + (1 - a) * _correctness(logp, y, labelled, sample_weight)
-    if a == 0:
-        return loss
-    teacher = _floored(teacher_logp)
-    if b < 1:
-        t = aggregation_temperature
-        shared = logp if t == 1.0 else None
-        student_t, teacher_t = _tempered(student_logits, teacher, t, shared)
-        loss = loss + a * (1 - b) * _aggregation(student_t, teacher_t, t, sample_weight)
-    if b > 0:
-        t = temperature
-        student_t, teacher_t = _tempered(student_logits, teacher, t)
-        loss = loss + a * b * _individuality(student_t, teacher_t, t, sample_weight)
-    return loss
-
-
-#: Rows prepared at a time by :func:`prepare_teacher_targets` (bounds its temporaries).
-_PREPARE_ROWS = 1 << 16
-
-
 def prepare_teacher_targets(
     teacher_logp: torch.Tensor,
     n_heads: int,
@@ -310,71 +251,19 @@ def prepare_teacher_targets(
     """
     _check_temperature(temperature)
     _check_temperature(aggregation_temperature)
-    if teacher_logp.dim() != 3:
-        raise ValueError(
-            f"teacher_logp must have shape (n, N, K); got {tuple(teacher_logp.shape)}."
-        )
-    n, n_members, n_classes = teacher_logp.shape
+    n_members, n_classes = _teacher_shape(teacher_logp)
     member_idx, head_idx = _pair_indices(n_members, n_heads, teacher_logp.device)
     n_pairs = len(member_idx)
-    out = teacher_logp.new_empty((n, 2 + n_classes + n_heads * n_classes))
-    for start in range(0, n, _PREPARE_ROWS):
-        t = _floored(teacher_logp[start : start + _PREPARE_ROWS])
-        rows = out[start : start + _PREPARE_ROWS]
+
+    def rows(t, out):
+        out[:, 1 : 2 + n_classes] = _mean_member_rows(t, aggregation_temperature)
         logp = torch.log_softmax(t / temperature, dim=-1)[:, member_idx]
         p = logp.exp()
-        rows[:, 0] = (p * logp).sum(dim=(1, 2)) / n_pairs
-        q = rows[:, 2 + n_classes :].view(-1, n_heads, n_classes)
+        out[:, 0] = (p * logp).sum(dim=(1, 2)) / n_pairs
+        q = out[:, 2 + n_classes :].view(-1, n_heads, n_classes)
         q.zero_().index_add_(1, head_idx, p / n_pairs)
-        rows[:, 1 : 2 + n_classes] = _mean_member_rows(t, aggregation_temperature)
-    return out
 
-
-def _mean_member_rows(teacher_floored, temperature):
-    """Per row ``[sum_k pbar_k log pbar_k, pbar]`` of the mean member at ``temperature``.
-
-    ``pbar = mean_n softmax(log p_n / T)``: the teacher's part of any
-    ``KL(pbar || s) = c - sum_k pbar_k log s_k`` (Hydra+'s L2, Hinton's KD).
-    """
-    log_mean = _log_mean_probs(torch.log_softmax(teacher_floored / temperature, -1))
-    mean = log_mean.exp()
-    return torch.cat([(mean * log_mean).sum(dim=-1, keepdim=True), mean], dim=-1)
-
-
-def prepare_mean_targets(
-    teacher_logp: torch.Tensor, temperature: float
-) -> torch.Tensor:
-    """The teacher's part of a KL to its mean member, computed once per fit.
-
-    Per row ``[c, pbar]`` with ``pbar`` the members' mean probabilities at
-    ``temperature`` and ``c = sum_k pbar_k log pbar_k``, so that
-    ``KL(pbar || softmax(z / T)) = c - sum_k pbar_k log_softmax(z / T)_k``:
-    what Hinton's KD term needs of an ensemble teacher (see
-    :class:`~skdistill.nn.criteria.KDCriterion`'s ``prepared``).
-
-    Parameters
-    ----------
-    teacher_logp : Tensor of shape (n, N, K)
-        Member log-probabilities (``-inf`` counts as ``LOG_PROB_FLOOR``).
-    temperature : float
-
-    Returns
-    -------
-    Tensor of shape (n, 1 + K)
-    """
-    _check_temperature(temperature)
-    if teacher_logp.dim() != 3:
-        raise ValueError(
-            f"teacher_logp must have shape (n, N, K); got {tuple(teacher_logp.shape)}."
-        )
-    n, _, n_classes = teacher_logp.shape
-    out = teacher_logp.new_empty((n, 1 + n_classes))
-    for start in range(0, n, _PREPARE_ROWS):
-        stop = start + _PREPARE_ROWS
-        out[start:stop] = _mean_member_rows(
-            _floored(teacher_logp[start:stop]), temperature
-        )
-    return out
+    return _prepared_rows(teacher_logp, 2 + n_classes * (1 + n_heads), rows)
 
 
 def _prepared_classification(
@@ -388,10 +277,14 @@ def _prepared_classification(
     labelled: torch.Tensor | None = None,
     sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """:func:`_hydra_classification` from :func:`prepare_teacher_targets`' rows.
+    """Hydra+'s data terms ``(1-a) L1 + a [(1-b) L2 + b L3]`` from prepared rows.
 
-    The same value (to rounding) and gradient; the two KL terms share one
-    per-row sum and one mean.
+    ``prepared`` is :func:`prepare_teacher_targets`' output for these rows:
+    the same value (to rounding) and gradient as :func:`hydra_correctness`,
+    :func:`hydra_aggregation` and :func:`hydra_individuality` combined, the
+    heads' ``T = 1`` log-probabilities shared between L1 and L2 (at
+    ``aggregation_temperature=1``), the two KL terms summed per row before
+    one mean. Terms with zero weight are not computed.
     """
     batch, n_heads, n_classes = student_logits.shape
     width = prepared.shape[-1] if prepared.dim() == 2 else -1
@@ -416,8 +309,9 @@ def _prepared_classification(
     if b < 1:
         t = aggregation_temperature
         _check_temperature(t)
-        logp_t = logp if t == 1.0 and logp is not None else None
-        if logp_t is None:
+        if t == 1.0 and logp is not None:
+            logp_t = logp
+        else:
             logp_t = torch.log_softmax(student_logits / t, dim=-1)
         cross = (prepared[:, 2 : 2 + n_classes] * _log_mean_probs(logp_t)).sum(-1)
         row = (a * (1 - b) * t**2) * (prepared[:, 1] - cross)
