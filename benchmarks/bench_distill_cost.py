@@ -69,13 +69,13 @@ def n_params(est) -> int:
     return sum(p.numel() for p in est.net_.module_.parameters())
 
 
-def ensemble(n_members, epochs, defaults):
+def ensemble(n_members, epochs, defaults, device="cpu"):
     fixed = {} if defaults else dict(max_epochs=epochs, early_stopping=False)
-    return EnsembleClassifier(n_members=n_members, device="cpu", random_state=0,
+    return EnsembleClassifier(n_members=n_members, device=device, random_state=0,
                               **fixed)  # fmt: skip
 
 
-def students(n_members, epochs, defaults):
+def students(n_members, epochs, defaults, device="cpu"):
     quarter = max(1, n_members // 4)
     fixed = {} if defaults else dict(max_epochs=epochs, early_stopping=False)
     specs = {
@@ -91,14 +91,21 @@ def students(n_members, epochs, defaults):
         "EnDD": (EnDDDistiller, {}),
     }
     return {
-        name: cls(device="cpu", random_state=0, **kw, **fixed)
+        name: cls(device=device, random_state=0, **kw, **fixed)
         for name, (cls, kw) in specs.items()
     }
 
 
+def _sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _fit_time(est, X, y) -> float:
+    _sync()
     t0 = time.perf_counter()
     est.fit(X, y)
+    _sync()
     return time.perf_counter() - t0
 
 
@@ -108,15 +115,17 @@ def _predict_rate(est, X):
     return len(X) / (time.perf_counter() - t0)
 
 
-def measure(name, n_members, epochs, rounds, predict_rows, quick, defaults=False):
+def measure(
+    name, n_members, epochs, rounds, predict_rows, quick, defaults=False, device="cpu"
+):
     """Rows of the table for one data set and one N."""
     X, y = load(name, quick)
     X_pred = np.resize(X, (predict_rows, X.shape[1]))
-    teacher = ensemble(n_members, epochs, defaults).fit(X, y)  # not timed
+    teacher = ensemble(n_members, epochs, defaults, device).fit(X, y)  # not timed
     models = {
-        f"ensemble (N={n_members})": ensemble(n_members, epochs, defaults),
-        "one member": ensemble(1, epochs, defaults),
-        **students(n_members, epochs, defaults),
+        f"ensemble (N={n_members})": ensemble(n_members, epochs, defaults, device),
+        "one member": ensemble(1, epochs, defaults, device),
+        **students(n_members, epochs, defaults, device),
     }
     times = {label: [] for label in models}
     fitted = {}
@@ -201,6 +210,11 @@ def main(argv=None):
         help="also a table at every model's defaults (one round)",
     )
     parser.add_argument(
+        "--defaults-only",
+        action="store_true",
+        help="only the table at the defaults (its own section of RESULTS.md)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -209,51 +223,63 @@ def main(argv=None):
     parser.add_argument(
         "--note", default="", help="appended to the machine line (e.g. other load)"
     )
+    parser.add_argument(
+        "--device", default="cpu", help="where every model trains and predicts"
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
         args.members, args.datasets, args.epochs = [4], ["synthetic"], 2
-        args.rounds, args.predict_rows, args.defaults = 1, 5_000, False
+        args.rounds, args.predict_rows = 1, 5_000
+        args.defaults = args.defaults_only = False
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning)
-    rows, checks = [], []
-    for n in args.members:
-        for name in args.datasets:
-            r, c = measure(name, n, args.epochs, args.rounds, args.predict_rows,
-                           args.quick)  # fmt: skip
-            rows += r
-            checks += c
-    text = (
-        f"Teacher fitted beforehand (not counted); every model {args.epochs} "
-        f"epochs, `early_stopping=False`, MLPs at the package defaults (100 "
-        f"hidden units), median of {args.rounds} interleaved rounds, "
-        f"{args.threads} torch thread(s); prediction: `predict_proba` on "
-        f"{args.predict_rows:,} rows, best of the rounds. synthetic: 3,000 rows, "
-        "8 features, 3 classes; breast_cancer: 569 rows, 30 features; large: "
-        "100,000 rows, 32 features, 10 classes. "
-        f"Measured on: {machine()}{args.note}.\n\n{markdown_table(HEADERS, rows)}\n\n"
-        "### targets\n\n"
-        + markdown_table(["data", "N", "model", "target", "measured", ""], checks)
-        + "\n"
+    where = (
+        f"{args.threads} torch thread(s), device `{args.device}`; prediction: "
+        f"`predict_proba` on {args.predict_rows:,} rows, best of the rounds. "
+        "synthetic: 3,000 rows, 8 features, 3 classes; breast_cancer: 569 rows, "
+        "30 features; large: 100,000 rows, 32 features, 10 classes. "
+        f"Measured on: {machine()}{args.note}."
     )
-    if args.defaults:
+    text = ""
+    if not args.defaults_only:
+        rows, checks = [], []
+        for n in args.members:
+            for name in args.datasets:
+                r, c = measure(name, n, args.epochs, args.rounds, args.predict_rows,
+                               args.quick, device=args.device)  # fmt: skip
+                rows += r
+                checks += c
+        text = (
+            f"Teacher fitted beforehand (not counted); every model {args.epochs} "
+            f"epochs, `early_stopping=False`, MLPs at the package defaults (100 "
+            f"hidden units), median of {args.rounds} interleaved rounds, {where}"
+            f"\n\n{markdown_table(HEADERS, rows)}\n\n### targets\n\n"
+            + markdown_table(["data", "N", "model", "target", "measured", ""], checks)
+            + "\n"
+        )
+    if args.defaults or args.defaults_only:
         rows, checks = [], []
         for n in args.members:
             for name in args.datasets:
                 r, c = measure(name, n, args.epochs, 1, args.predict_rows,
-                               args.quick, defaults=True)  # fmt: skip
+                               args.quick, defaults=True,
+                               device=args.device)  # fmt: skip
                 rows += r
                 checks += c
         text += (
             "\n### at the defaults (early stopping), one round\n\n"
+            + (f"Teacher at its defaults, fitted beforehand; {where}\n\n"
+               if args.defaults_only else "")
             + markdown_table(HEADERS, rows)
             + "\n\n"
             + markdown_table(["data", "N", "model", "target", "measured", ""], checks)
             + "\n"
-        )
+        )  # fmt: skip
     print(text)
     if not (args.quick or args.no_write):
-        update_results("distill_cost_cpu", text)
+        section = f"distill_cost_{torch.device(args.device).type}"
+        update_results(section + ("_defaults" if args.defaults_only else ""), text)
 
 
 if __name__ == "__main__":

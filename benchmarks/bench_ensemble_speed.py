@@ -14,7 +14,10 @@ Member-samples per second (members x rows x epochs / seconds) for:
 * (c) a bare vectorised loop: the same stacked module, torch's default Adam
   (per-tensor on the CPU, fused on CUDA), no skorch;
 * (d) the same bare loop with fused Adam, the optimiser ours uses: ours / (d)
-  is the cost of the estimator and skorch alone.
+  is the cost of the estimator and skorch alone;
+* (e) on CUDA only: the bare loop's whole step (gather, forward, backward,
+  Adam) captured once in a CUDA graph and replayed per batch, which removes
+  the per-kernel launch cost: the ceiling a launch-bound step can reach.
 
 All in the same run, as ratios. (a) and (b) train members one after another,
 so their rate does not depend on N; they are timed on at most ``--seq-members``
@@ -81,11 +84,12 @@ def adam(params, device, fused=None):
     return torch.optim.Adam(params, lr=LR, fused=fused)
 
 
-def ours(X, y, n_members, epochs, device, compile=False):
+def ours(X, y, n_members, epochs, device, compile=False, compile_mode=None):
+    extra = {"compile__mode": compile_mode} if compile and compile_mode else {}
     EnsembleClassifier(
         n_members=n_members, hidden_layer_sizes=HIDDEN, batch_size=BATCH, lr=LR,
         max_epochs=epochs, device=device, random_state=0, early_stopping=False,
-        validation_fraction=0, compile=compile,
+        validation_fraction=0, compile=compile, **extra,
     ).fit(X, y)  # fmt: skip
 
 
@@ -128,9 +132,50 @@ def bare_vectorised(Xd, yd, n_members, epochs, device, fused=None):
             opt.step()
 
 
+def bare_graphed(Xd, yd, n_members, epochs, device, fused=True):
+    """(d) with its step captured in a CUDA graph (full batches).
+
+    The rows of a last, partial batch are left out of the graph; they are
+    trained eagerly so that the work matches the other loops'.
+    """
+    n = len(Xd)
+    model = StackedMLP(n_members, N_FEATURES, HIDDEN, N_CLASSES).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=LR, fused=fused, capturable=True)
+    idx = torch.zeros(BATCH, n_members, dtype=torch.long, device=device)
+
+    def step(i):
+        out = model(Xd[i])
+        loss = F.cross_entropy(out.reshape(-1, N_CLASSES), yd[i].reshape(-1))
+        (loss * n_members).backward()
+        opt.step()
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up off the default stream, as required
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            step(idx)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)  # the graph's backward allocates the grads
+    with torch.cuda.graph(graph):
+        step(idx)
+    for _ in range(epochs):
+        order = torch.rand(n_members, n, device=device).argsort(dim=1).T
+        full = n - n % BATCH
+        for s in range(0, full, BATCH):
+            idx.copy_(order[s : s + BATCH])
+            graph.replay()
+        if full < n:  # the partial batch, eagerly (its own shapes); the
+            # graph keeps writing its own gradient buffers, whatever .grad holds
+            opt.zero_grad(set_to_none=True)
+            step(order[full:])
+
+
 def run(
-    n_rows, members, epochs, seq_members, device, repeats=1, compile=False, clock="wall"
-):
+    n_rows, members, epochs, seq_members, device, repeats=1, compile=False,
+    clock="wall", compile_mode=None,
+):  # fmt: skip
     X, y = make_data(n_rows)
     Xd, yd = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
     # Warm-up: first calls pay for allocations, thread pools, CUDA context.
@@ -139,6 +184,17 @@ def run(
     skorch_sequential(Xw, yw, 1, 1, device)
     plain_loop(Xd[:512], yd[:512], 1, 1, device)
     bare_vectorised(Xd[:512], yd[:512], 2, 1, device)
+    # (e): fused Adam if it can be captured, else torch's foreach Adam. 600
+    # rows: two full batches and a partial one, as every epoch has.
+    graphs = None
+    for fused in (True, False) if torch.device(device).type == "cuda" else ():
+        try:
+            bare_graphed(Xd[:600], yd[:600], 2, 1, device, fused)
+        except Exception as exc:  # noqa: BLE001 - reported, the rest still timed
+            print(f"(e) CUDA graph with fused={fused} failed: {exc!r}", flush=True)
+        else:
+            graphs = fused
+            break
 
     rows = []
     for n_members in members:
@@ -151,12 +207,22 @@ def run(
             "c": partial(bare_vectorised, Xd, yd, n_members, epochs, device),
             "d": partial(bare_vectorised, Xd, yd, n_members, epochs, device, True),
         }
+        if graphs is not None:
+            calls["e"] = partial(
+                bare_graphed, Xd, yd, n_members, epochs, device, graphs
+            )
         startup = None
         if compile:
-            calls["compiled"] = partial(ours, X, y, n_members, epochs, device, True)
+            calls["compiled"] = partial(
+                ours, X, y, n_members, epochs, device, True, compile_mode
+            )
             # The first compiled fit at this N compiles (shapes depend on N);
             # later fits reuse the compiled graphs.
-            startup = timed(calls["compiled"], device)  # wall: compile workers
+            try:
+                startup = timed(calls["compiled"], device)  # wall: compile workers
+            except Exception as exc:  # noqa: BLE001 - reported in the table
+                print(f"compile=True failed at N={n_members}: {exc!r}", flush=True)
+                del calls["compiled"]
         # Round-robin repeats, median per method: drift in the machine's load
         # hits every method alike instead of whichever ran during it.
         times = [
@@ -171,19 +237,29 @@ def run(
             return f"{r / 1e3:,.0f}k"
 
         row = [n_members, k(rate["ours"])]
-        if compile:
+        if compile and "compiled" in t:
             # Start-up: the first fit's wall time less a compiled fit's time.
             row += [k(rate["compiled"]), f"{startup - t['compiled']:.0f} s"]
+        elif compile:
+            row += ["failed", ""]
         row += [
             k(rate["a"]), k(rate["b"]), k(rate["c"]), k(rate["d"]),
+        ]  # fmt: skip
+        if graphs is not None:
+            row.append(k(rate["e"]))
+        row += [
             f"{rate['ours'] / rate['a']:.1f}x", f"{rate['ours'] / rate['b']:.1f}x",
             f"{rate['ours'] / rate['c']:.2f}x", f"{rate['ours'] / rate['d']:.2f}x",
         ]  # fmt: skip
         if compile:
-            row.append(f"{rate['compiled'] / rate['ours']:.2f}x")
+            row.append(
+                f"{rate['compiled'] / rate['ours']:.2f}x" if "compiled" in t else ""
+            )
+        if graphs is not None:
+            row.append(f"{rate['ours'] / rate['e']:.2f}x")
         rows.append(row)
         print(rows[-1], flush=True)
-    return rows
+    return rows, graphs
 
 
 def main(argv=None):
@@ -200,6 +276,11 @@ def main(argv=None):
         action="store_true",
         help="add ours with compile=True (torch.compile; a minute or more per N)",
     )
+    parser.add_argument(
+        "--compile-mode",
+        default=None,
+        help="torch.compile's mode for --compile (reduce-overhead: CUDA graphs)",
+    )
     add_timing_options(parser)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
@@ -207,18 +288,8 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     if args.quick:
         args.rows, args.members, args.seq_members, args.repeats = 1024, [2, 4], 1, 1
-    headers = ["N", "ours"]
-    if args.compile:
-        headers += ["ours, compile=True", "compile start-up"]
-    headers += [
-        "(a) skorch, one by one", "(b) plain loop", "(c) bare vectorised",
-        "(d) bare vectorised, fused Adam",
-        "ours / (a)", "ours / (b)", "ours / (c)", "ours / (d)",
-    ]  # fmt: skip
-    if args.compile:
-        headers.append("compiled / ours")
     load = load_note()
-    rows = run(
+    rows, graphs = run(
         args.rows,
         args.members,
         args.epochs,
@@ -227,14 +298,31 @@ def main(argv=None):
         args.repeats,
         args.compile,
         args.clock,
+        args.compile_mode,
     )
+    headers = ["N", "ours"]
+    if args.compile:
+        headers += ["ours, compile=True", "compile start-up"]
+    headers += [
+        "(a) skorch, one by one", "(b) plain loop", "(c) bare vectorised",
+        "(d) bare vectorised, fused Adam",
+    ]  # fmt: skip
+    if graphs is not None:
+        headers.append(f"(e) bare, CUDA graph{'' if graphs else ', foreach Adam'}")
+    headers += ["ours / (a)", "ours / (b)", "ours / (c)", "ours / (d)"]
+    if args.compile:
+        headers.append("compiled / ours")
+    if graphs is not None:
+        headers.append("ours / (e)")
     table = markdown_table(headers, rows)
     where = machine() if args.device == "cpu" else f"{machine()} (device {args.device})"
     text = (
         f"Member-samples per second, MLP {N_FEATURES}-256-256-{N_CLASSES}, batch "
         f"{BATCH}, {args.rows:,} rows, {args.epochs} epoch(s), device `{args.device}`, "
         f"median of {args.repeats} round-robin repeats, "
-        f"{'process CPU' if args.clock == 'cpu' else 'wall'} time. "
+        f"{'process CPU' if args.clock == 'cpu' else 'wall'} time"
+        + (f", torch.compile mode `{args.compile_mode}`" if args.compile_mode else "")
+        + ". "
         f"Measured on: {where}, {torch.get_num_threads()} torch thread(s). {load}\n\n{table}\n"
     )
     print(text)

@@ -1,47 +1,67 @@
 #!/usr/bin/env bash
-# One-call CUDA check: the CUDA tests, then the speed and data-path benchmarks
-# on the GPU, their tables written into benchmarks/RESULTS.md under a heading
-# that names the GPU. Meant to finish in under 8 minutes on one H100-class GPU.
+# One-call CUDA check: the CUDA tests, then the speed, distillation-cost,
+# prediction and scaling benchmarks on the GPU, their tables written into
+# benchmarks/RESULTS.md under a heading that names the GPU. Sized to finish
+# in under 8 minutes on one H100-class GPU: each step has a time limit, and a
+# step that fails or runs out of time is reported and the next one runs.
 #
 #   bash benchmarks/cuda_check.sh                  # on a machine with a GPU
 #   bash benchmarks/cuda_check.sh --wheels DIR     # install missing packages
-#                                                  # (skorch, ...) from DIR first
+#                                                  # (skorch, skops, ...) from DIR
+#   bash benchmarks/cuda_check.sh --out DIR        # also copy the log and
+#                                                  # RESULTS.md there after each step
 #   bash benchmarks/cuda_check.sh --quick          # CPU smoke of the same steps
 #
-# The speed benchmark compares, in one run: skdistill's vectorised ensemble,
-# a bare vectorised PyTorch loop, and skorch one net per member, at N = 10
-# and 50 members (ratios measured side by side; see benchmarks/RESULTS.md);
-# the scaling benchmark then fits 10k to 1M rows and 5 to 100 members, one
-# epoch each (1M rows: 3,907 steps; not yet timed on a GPU).
-set -euo pipefail
+# The steps:
+# 1. the tests marked `cuda` (tests/test_cuda.py: every estimator and
+#    distiller fitted, saved and exported on the GPU; accelerate; pinned
+#    host batches);
+# 2. speed: ours, ours with compile=True (mode reduce-overhead: CUDA graphs),
+#    a bare vectorised loop (eager, and captured in a CUDA graph) and skorch
+#    one net per member, at N = 10 and 50 members, ratios measured side by side;
+# 3. distillation cost: each student's fit and prediction against the
+#    ensemble's and one member's, N = 8 and 16;
+# 4. prediction on 1e5-2e6 rows: throughput and peak device memory;
+# 5. scaling: time per epoch and peak device memory from 10k to 1M rows and
+#    from 5 to 100 members;
+# 6. if time is left, the distillation cost at every model's defaults.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
 wheels=""
+out=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --wheels) wheels="$2"; shift ;;
+        --out) out="$2"; shift ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
     shift
 done
 
 python=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 if [ -n "$wheels" ]; then
-    # The GPU machine may lack skorch and friends: local wheels, no index.
-    "$python" -m pip install -q --no-index --no-deps --find-links "$wheels" \
-        "$wheels"/*.whl
+    # The GPU machine may lack skorch and friends: local wheels, no index,
+    # into a folder of their own (the machine's site-packages may be read-only).
+    "$python" -m pip install -q --no-index --no-deps --no-compile --upgrade \
+        --target /tmp/cuda_check_site "$wheels"/*.whl || exit 1
+    export PYTHONPATH="/tmp/cuda_check_site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 if [ "$quick" = 1 ]; then
-    device=cpu
+    set -e
     echo "== cuda_check --quick: the same steps on the CPU, tiny sizes, nothing written"
-    "$python" -m pytest -q -m cuda -p no:cacheprovider tests/ || [ $? = 5 ]
-    "$python" benchmarks/bench_ensemble_speed.py --quick --device "$device" --no-write
-    "$python" benchmarks/bench_large_data.py --quick --device "$device" --no-write
-    "$python" benchmarks/bench_scaling.py --quick --device "$device" --no-write
+    # The GPU tests' own logic, pointed at the CPU.
+    SKDISTILL_TEST_DEVICE=cpu "$python" -m pytest -q -m cuda -p no:cacheprovider \
+        tests/test_cuda.py
+    "$python" benchmarks/bench_ensemble_speed.py --quick --device cpu --no-write
+    "$python" benchmarks/bench_distill_cost.py --quick --device cpu --no-write
+    "$python" benchmarks/bench_large_data.py --quick --device cpu --no-write
+    "$python" benchmarks/bench_scaling.py --quick --device cpu --no-write
     exit 0
 fi
 
@@ -50,23 +70,93 @@ if ! "$python" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() el
     exit 1
 fi
 gpu=$("$python" -c "import torch; print(torch.cuda.get_device_name(0))")
-echo "== cuda_check on $gpu"
+log=$(mktemp)
+[ -n "$out" ] && mkdir -p "$out"
+save() {
+    [ -n "$out" ] || return 0
+    cp "$log" "$out/cuda_check.log"
+    cp benchmarks/RESULTS.md "$out/RESULTS.md"
+}
+failed=()
+step() {  # step NAME SECONDS COMMAND...: run with a time limit, log, go on
+    local name=$1 limit=$2 t0=$SECONDS
+    shift 2
+    echo "-- $name (limit ${limit} s)" | tee -a "$log"
+    timeout -k 10 "$limit" "$@" 2>&1 | tee -a "$log"
+    local rc=${PIPESTATUS[0]}
+    echo "   $name: rc $rc in $((SECONDS - t0)) s" | tee -a "$log"
+    [ "$rc" = 0 ] || failed+=("$name (rc $rc)")
+    save
+}
+
+echo "== cuda_check on $gpu" | tee -a "$log"
+"$python" - <<'EOF' 2>&1 | tee -a "$log"
+import importlib, torch
+print("torch", torch.__version__, "CUDA", torch.version.cuda,
+      "GPU", torch.cuda.get_device_name(0))
+for name in ("skorch", "sklearn", "numpy", "scipy", "pandas", "skops", "accelerate",
+             "onnxruntime"):
+    try:
+        print(name, importlib.import_module(name).__version__)
+    except Exception as exc:  # noqa: BLE001
+        print(name, "missing:", exc)
+EOF
 start=$SECONDS
+"$python" - "$gpu" <<'EOF'
+import datetime, sys
+import torch
+sys.path.insert(0, "benchmarks")
+from _common import update_results
+update_results("cuda_check", (
+    f"## On a GPU: {sys.argv[1]}\n\n"
+    f"Written by `bash benchmarks/cuda_check.sh` on "
+    f"{datetime.date.today().isoformat()}: torch {torch.__version__}, CUDA "
+    f"{torch.version.cuda}. The tables below with `_cuda` in their markers are "
+    "from that run."
+))
+EOF
 
-echo "-- CUDA tests"
-"$python" -m pytest -q -m cuda -p no:cacheprovider tests/
+# Only the files that hold cuda-marked tests: the others may import optional
+# packages that the GPU machine lacks.
+mapfile -t cuda_tests < <(grep -l "mark.cuda" tests/test_*.py)
+step "CUDA tests" 90 "$python" -m pytest -q -m cuda -p no:cacheprovider \
+    "${cuda_tests[@]}"
 
-echo "-- speed: ours vs bare loop vs skorch per member, N = 10 and 50"
-"$python" benchmarks/bench_ensemble_speed.py --device cuda --rows 100000 \
-    --epochs 3 --members 10 50 --seq-members 3 --repeats 3
+step "speed: ours vs bare loop vs skorch per member, N = 10 and 50" 170 \
+    "$python" benchmarks/bench_ensemble_speed.py --device cuda --rows 100000 \
+    --epochs 2 --members 10 50 --seq-members 3 --repeats 3 \
+    --compile --compile-mode reduce-overhead
 
-echo "-- data path: device-resident vs streamed from host memory"
-"$python" benchmarks/bench_large_data.py --device cuda
+step "distillation cost, N = 8 and 16" 100 \
+    "$python" benchmarks/bench_distill_cost.py --device cuda --members 8 16 \
+    --epochs 20 --rounds 3
 
-echo "-- scaling: time per epoch and peak CUDA memory as rows and members grow"
-"$python" benchmarks/bench_scaling.py --device cuda --rows 10000 100000 1000000 \
-    --members 5 10 20 50 100 --member-rows 20000 --repeats 1
+step "prediction on many rows" 50 \
+    "$python" benchmarks/bench_large_data.py --device cuda
 
-echo "== cuda_check done in $((SECONDS - start)) s on $gpu"
-echo "   tables: benchmarks/RESULTS.md, sections ensemble_speed_cuda, large_data_cuda"
-echo "   and scaling_cuda"
+step "scaling: rows and members" 60 \
+    "$python" benchmarks/bench_scaling.py --device cuda \
+    --rows 10000 100000 1000000 --members 5 10 20 50 100 --member-rows 20000 \
+    --repeats 1
+
+# With time to spare (the limits above add up to 470 s): the students' cost
+# at every model's defaults (early stopping), in what is left of the 470 s.
+left=$((470 - (SECONDS - start)))
+if [ "$left" -ge 45 ]; then
+    step "distillation cost at the defaults, N = 8" "$left" \
+        "$python" benchmarks/bench_distill_cost.py --device cuda --members 8 \
+        --defaults-only
+else
+    echo "-- distillation cost at the defaults: skipped, ${left} s left" | tee -a "$log"
+fi
+
+echo "== cuda_check done in $((SECONDS - start)) s on $gpu" | tee -a "$log"
+echo "   tables: benchmarks/RESULTS.md, sections ensemble_speed_cuda," \
+    "distill_cost_cuda, large_data_cuda, scaling_cuda and" \
+    "distill_cost_cuda_defaults" | tee -a "$log"
+if [ ${#failed[@]} -gt 0 ]; then
+    printf '   failed: %s\n' "${failed[@]}" | tee -a "$log"
+    save
+    exit 1
+fi
+save

@@ -102,7 +102,9 @@ _COMMON_PARAMS_DOC = """
         at the first fit in a process (on the CPU it needs a C++ compiler);
         measured on a 2-core CPU, training steps were then about 8% faster
         (``benchmarks/bench_ensemble_speed.py``), so it pays off only for
-        long fits.
+        long fits. ``compile__*`` parameters go to ``torch.compile`` as
+        skorch passes them, e.g. ``compile__mode="reduce-overhead"`` (CUDA
+        graphs on a GPU).
     **kwargs
         Nested parameters, named as for a skorch net and reached by
         ``get_params``, ``set_params``, ``clone`` and ``GridSearchCV``:
@@ -115,7 +117,7 @@ _COMMON_PARAMS_DOC = """
 
 class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
     _task = "classification"
-    _nested_prefixes = ("optimizer__", "callbacks__", "module__")
+    _nested_prefixes = ("optimizer__", "callbacks__", "module__", "compile__")
 
     def __init__(
         self,

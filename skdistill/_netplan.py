@@ -336,7 +336,7 @@ class NetBuildingMixin:
         kwargs.update(
             (k, v)
             for k, v in self._nested_params().items()
-            if k.startswith(("optimizer__", "callbacks__"))
+            if k.startswith(("optimizer__", "callbacks__", "compile__"))
         )
         if torch.device(self.device_).type in ("cuda", "cpu") and opt in (
             torch.optim.Adam,

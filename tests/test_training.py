@@ -134,6 +134,25 @@ def test_compile_trains_through_a_compiled_forward_and_keeps_the_module_plain(
     np.testing.assert_array_equal(est.predict_proba(X), plain.predict_proba(X))
 
 
+def test_compile_parameters_reach_torch_compile(monkeypatch):
+    seen = []
+
+    def fake_compile(module, **kwargs):
+        seen.append(kwargs)
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    X, y = _compile_data()
+    est = EnsembleClassifier(
+        compile=True, compile__mode="reduce-overhead", compile__dynamic=False,
+        **COMPILE_NET,
+    ).fit(X, y)  # fmt: skip
+    assert seen == [{"mode": "reduce-overhead", "dynamic": False}]
+    assert est.get_params()["compile__mode"] == "reduce-overhead"
+    with pytest.raises(TypeError, match="compile_mode"):
+        EnsembleClassifier(compile_mode="default", **COMPILE_NET).fit(X, y)
+
+
 @pytest.mark.slow
 def test_compiled_fit_matches_the_plain_fit():
     X, y = _compile_data()
