@@ -10,6 +10,7 @@
 #                                                  # (skorch, skops, ...) from DIR
 #   bash benchmarks/cuda_check.sh --out DIR        # also copy the log and
 #                                                  # RESULTS.md there after each step
+#   bash benchmarks/cuda_check.sh --steps tests,predict  # only these steps
 #   bash benchmarks/cuda_check.sh --quick          # CPU smoke of the same steps
 #
 # The steps:
@@ -31,11 +32,13 @@ cd "$(dirname "$0")/.."
 quick=0
 wheels=""
 out=""
+steps="tests,speed,distill,predict,scaling,defaults"
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --wheels) wheels="$2"; shift ;;
         --out) out="$2"; shift ;;
+        --steps) steps="$2"; shift ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
     shift
@@ -78,9 +81,11 @@ save() {
     cp benchmarks/RESULTS.md "$out/RESULTS.md"
 }
 failed=()
-step() {  # step NAME SECONDS COMMAND...: run with a time limit, log, go on
-    local name=$1 limit=$2 t0=$SECONDS
-    shift 2
+wanted() { [[ ",$steps," == *",$1,"* ]]; }
+step() {  # step KEY NAME SECONDS COMMAND...: run with a time limit, log, go on
+    local key=$1 name=$2 limit=$3 t0=$SECONDS
+    shift 3
+    wanted "$key" || return 0
     echo "-- $name (limit ${limit} s)" | tee -a "$log"
     timeout -k 10 "$limit" "$@" 2>&1 | tee -a "$log"
     local rc=${PIPESTATUS[0]}
@@ -102,39 +107,39 @@ for name in ("skorch", "sklearn", "numpy", "scipy", "pandas", "skops", "accelera
         print(name, "missing:", exc)
 EOF
 start=$SECONDS
-"$python" - "$gpu" <<'EOF'
+"$python" - "$gpu" "$steps" <<'EOF'
 import datetime, sys
 import torch
 sys.path.insert(0, "benchmarks")
 from _common import update_results
 update_results("cuda_check", (
     f"## On a GPU: {sys.argv[1]}\n\n"
-    f"Written by `bash benchmarks/cuda_check.sh` on "
-    f"{datetime.date.today().isoformat()}: torch {torch.__version__}, CUDA "
-    f"{torch.version.cuda}. The tables below with `_cuda` in their markers are "
-    "from that run."
+    f"The tables below with `_cuda` in their markers are written by `bash "
+    f"benchmarks/cuda_check.sh`; its last run: "
+    f"{datetime.date.today().isoformat()}, steps {sys.argv[2]}, torch "
+    f"{torch.__version__}, CUDA {torch.version.cuda}."
 ))
 EOF
 
 # Only the files that hold cuda-marked tests: the others may import optional
 # packages that the GPU machine lacks.
 mapfile -t cuda_tests < <(grep -l "mark.cuda" tests/test_*.py)
-step "CUDA tests" 90 "$python" -m pytest -q -m cuda -p no:cacheprovider \
+step tests "CUDA tests" 90 "$python" -m pytest -q -m cuda -p no:cacheprovider \
     "${cuda_tests[@]}"
 
-step "speed: ours vs bare loop vs skorch per member, N = 10 and 50" 170 \
+step speed "speed: ours vs bare loop vs skorch per member, N = 10 and 50" 170 \
     "$python" benchmarks/bench_ensemble_speed.py --device cuda --rows 100000 \
     --epochs 2 --members 10 50 --seq-members 3 --repeats 3 \
     --compile --compile-mode reduce-overhead
 
-step "distillation cost, N = 8 and 16" 100 \
+step distill "distillation cost, N = 8 and 16" 100 \
     "$python" benchmarks/bench_distill_cost.py --device cuda --members 8 16 \
     --epochs 20 --rounds 3
 
-step "prediction on many rows" 50 \
+step predict "prediction on many rows" 50 \
     "$python" benchmarks/bench_large_data.py --device cuda
 
-step "scaling: rows and members" 60 \
+step scaling "scaling: rows and members" 60 \
     "$python" benchmarks/bench_scaling.py --device cuda \
     --rows 10000 100000 1000000 --members 5 10 20 50 100 --member-rows 20000 \
     --repeats 1
@@ -143,10 +148,10 @@ step "scaling: rows and members" 60 \
 # at every model's defaults (early stopping), in what is left of the 470 s.
 left=$((470 - (SECONDS - start)))
 if [ "$left" -ge 45 ]; then
-    step "distillation cost at the defaults, N = 8" "$left" \
+    step defaults "distillation cost at the defaults, N = 8" "$left" \
         "$python" benchmarks/bench_distill_cost.py --device cuda --members 8 \
         --defaults-only
-else
+elif wanted defaults; then
     echo "-- distillation cost at the defaults: skipped, ${left} s left" | tee -a "$log"
 fi
 

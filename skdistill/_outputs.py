@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import torch
 from scipy.special import softmax
+from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from .training import TensorData
@@ -39,6 +40,47 @@ def log_probabilities(proba: np.ndarray) -> np.ndarray:
 def stacked_probabilities(logits: np.ndarray) -> np.ndarray:
     """Stacked ``(n, M, K)`` logits -> member probabilities ``(M, n, K)``."""
     return softmax(logits, axis=-1).transpose(1, 0, 2)
+
+
+def mean_probability(logits: torch.Tensor) -> torch.Tensor:
+    """Stacked ``(b, M, K)`` logits -> the members' mean probability ``(b, K)``.
+
+    The torch twin of ``stacked_probabilities(logits).mean(axis=0)``, run
+    where the outputs are: on a GPU only ``(b, K)`` comes back to the host.
+    """
+    return torch.softmax(logits, dim=-1).mean(dim=1)
+
+
+def member_entropies(logits: torch.Tensor) -> Bunch:
+    """Stacked ``(b, M, K)`` logits -> the entropy decomposition, in nats.
+
+    The torch twin of :func:`skdistill.uncertainty.classification_uncertainty`
+    on the members' softmax (tests compare the two): ``total`` the entropy
+    of the mean, ``aleatoric`` the mean entropy, ``epistemic`` their
+    non-negative difference, each ``(b,)``.
+    """
+    proba = torch.softmax(logits, dim=-1)
+    total = torch.special.entr(proba.mean(dim=1)).sum(dim=-1)
+    aleatoric = torch.special.entr(proba).sum(dim=-1).mean(dim=1)
+    return Bunch(
+        total=total,
+        aleatoric=aleatoric,
+        epistemic=torch.clamp(total - aleatoric, min=0.0),
+    )
+
+
+def _reduce_on_device(out: torch.Tensor) -> bool:
+    """Whether a batch's outputs are reduced where they are (off the CPU)."""
+    return out.device.type != "cpu"
+
+
+def _to_host(part):
+    """Tensors (alone, in a tuple or a Bunch) as numpy arrays on the CPU."""
+    if isinstance(part, dict):
+        return type(part)(**{k: _to_host(v) for k, v in part.items()})
+    if isinstance(part, tuple):
+        return tuple(_to_host(v) for v in part)
+    return part.cpu().numpy()
 
 
 def _allocate_like(part, n):
@@ -117,7 +159,7 @@ class OutputsMixin:
         means = out[..., 0].T * self.y_scale_ + self.y_mean_
         return means, out[..., 1].T * self.y_scale_**2
 
-    def _predict_stacked(self, X, reduce=None):
+    def _predict_stacked(self, X, reduce=None, device_reduce=None):
         """Validated ``X`` through the fitted net, one prediction batch at a time.
 
         Without ``reduce``: the stacked outputs ``(n, n_stack, n_out)``,
@@ -125,29 +167,44 @@ class OutputsMixin:
         assembled (see :meth:`_reduce_outputs`).
         """
         check_is_fitted(self, "net_")
-        return self._reduce_outputs(self._validate_X(X, reset=False), reduce)
+        return self._reduce_outputs(
+            self._validate_X(X, reset=False), reduce, device_reduce=device_reduce
+        )
 
-    def _reduce_outputs(self, X, reduce=None, name="network"):
+    def _reduce_outputs(self, X, reduce=None, name="network", device_reduce=None):
         """Run a validated 2-D array through the net and reduce each batch.
 
         ``reduce(out)`` receives one batch's stacked outputs, ``(b, n_stack,
         n_out)`` float64, and returns an array, a tuple of arrays or a
-        ``Bunch`` of arrays, each with ``b`` rows. The results are written
-        into arrays allocated once for all rows, so the peak memory is the
-        result plus one batch: ``predict_proba`` on 10^7 rows never holds
-        every member's output at once. ``X`` is cast to float32 batch by
-        batch, never copied whole.
+        ``Bunch`` of arrays, each with ``b`` rows. ``device_reduce``, its
+        torch twin, is used instead where the net is on an accelerator: it
+        receives a float64 tensor there, and only its result comes back to
+        the host. (On a GPU the softmax and entropies over every member's
+        output, done by the host, were the whole cost of a prediction; on
+        the CPU scipy's float64 softmax is faster than torch's.) The results
+        are written into arrays allocated once for all rows, so the peak
+        memory is the result plus one batch: ``predict_proba`` on 10^7 rows
+        never holds every member's output at once. ``X`` is cast to float32
+        batch by batch, never copied whole.
         """
         n = len(X)
         result, start = None, 0
         for out in self.net_.iter_stacked(TensorData(_host_tensor(X))):
-            out = out.astype(np.float64)
-            if not np.all(np.isfinite(out)):
+            if device_reduce is not None and _reduce_on_device(out):
+                out = out.to(torch.float64)
+                finite = bool(torch.isfinite(out).all())
+            else:
+                out = out.cpu().numpy().astype(np.float64)
+                finite = bool(np.all(np.isfinite(out)))
+            if not finite:
                 raise ValueError(
                     f"the {name} produced non-finite outputs for this input; its "
                     "values may lie far outside the training range"
                 )
-            part = out if reduce is None else reduce(out)
+            if isinstance(out, torch.Tensor):
+                part = _to_host(device_reduce(out))
+            else:
+                part = out if reduce is None else reduce(out)
             if result is None:
                 result = _allocate_like(part, n)
             _assign_rows(result, part, start)

@@ -15,7 +15,7 @@ from ._base import (
 )
 from ._constraints import ENSEMBLE, ENSEMBLE_CLASSIFIER, constraints_for
 from ._ensemble_base import _COMMON_PARAMS_DOC, _BaseEnsemble
-from ._outputs import log_probabilities
+from ._outputs import log_probabilities, mean_probability, member_entropies
 from .uncertainty import (
     classification_uncertainty,
     mixture_mean_std,
@@ -234,7 +234,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
 
         Computed batch by batch: memory does not grow with ``n_members``.
         """
-        return self._predict_stacked(X, lambda out: self._members(out).mean(axis=0))
+        return self._predict_stacked(
+            X, lambda out: self._members(out).mean(axis=0), mean_probability
+        )
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Log of :meth:`predict_proba`."""
@@ -255,8 +257,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         each of shape (n_samples,). ``pd.DataFrame(result)`` is a table.
         """
         return self._predict_stacked(
-            X, lambda out: classification_uncertainty(self._members(out))
-        )
+            X, lambda out: classification_uncertainty(self._members(out)),
+            member_entropies,
+        )  # fmt: skip
 
 
 class EnsembleRegressor(RegressorMixin, _BaseEnsemble):

@@ -349,13 +349,13 @@ class StackedNet(NeuralNet):
         return len(self.history)
 
     def iter_stacked(self, X):
-        """Yield the stacked outputs of each prediction batch as float32 numpy.
+        """Yield the stacked outputs of each prediction batch, on the net's device.
 
         Nothing is concatenated, so a caller that reduces every batch (to the
-        members' mean, say) never holds the outputs of all rows at once.
+        members' mean, say) never holds the outputs of all rows at once; and
+        nothing is moved, so the reduction can run where the outputs are.
         """
-        for out in self.forward_iter(X, training=False, device="cpu"):
-            yield out.numpy()
+        yield from self.forward_iter(X, training=False, device=None)
 
     def __getstate__(self):
         state = super().__getstate__()

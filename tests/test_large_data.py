@@ -303,3 +303,72 @@ def test_prediction_batches_follow_the_device():
     assert student.net_.predict_batch_size * student.n_heads_ * width <= (
         PREDICT_BUDGET_CPU
     )
+
+
+# ---------------------------------------------------------------------------
+# Reductions where the outputs are: on a GPU, only the reduction comes back.
+# ---------------------------------------------------------------------------
+
+
+def test_device_reductions_match_the_numpy_ones():
+    from skdistill._outputs import (
+        mean_probability,
+        member_entropies,
+        stacked_probabilities,
+    )
+
+    rng = np.random.default_rng(0)
+    for shape in [(50, 4, 3), (20, 1, 5), (10, 7, 2)]:
+        logits = rng.normal(scale=8.0, size=shape)
+        logits[0, 0, 0] = 60.0  # a saturated member: probabilities of 0 and 1
+        members = stacked_probabilities(logits)
+        got = mean_probability(torch.from_numpy(logits)).numpy()
+        np.testing.assert_allclose(got, members.mean(axis=0), rtol=1e-12, atol=1e-15)
+        u = member_entropies(torch.from_numpy(logits))
+        ref = classification_uncertainty(members)
+        assert set(u) == set(ref)
+        for key in ref:
+            np.testing.assert_allclose(
+                u[key].numpy(), ref[key], rtol=1e-10, atol=1e-13, err_msg=key
+            )
+        if shape[1] == 1:
+            np.testing.assert_array_equal(u["epistemic"].numpy(), 0.0)
+
+
+def test_predictions_reduced_on_the_device_match_the_host(monkeypatch):
+    """Force the device reductions on the CPU: the same predictions as the
+    host's numpy reductions, for an ensemble and a student with a spread."""
+    import skdistill._outputs as outputs
+
+    X, y = make_classification(
+        n_samples=300, n_features=6, n_informative=4, n_redundant=0, n_classes=3,
+        random_state=0,
+    )  # fmt: skip
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    ens = EnsembleClassifier(
+        n_members=4, hidden_layer_sizes=(16,), max_epochs=5, device="cpu",
+        random_state=0,
+    ).fit(X, y)  # fmt: skip
+    student = HydraDistiller(
+        teacher=ens, n_heads=3, max_epochs=5, device="cpu", random_state=0
+    ).fit(X, y)
+    student.spread_ = 1.7  # as a calibrated spread would be
+    for est in (ens, student):
+        est.net_.predict_batch_size = 64  # several batches
+    host = [(e.predict_proba(X), e.predict_uncertainty(X)) for e in (ens, student)]
+    used = []
+
+    def forced(out):
+        used.append(out.shape)
+        return True
+
+    monkeypatch.setattr(outputs, "_reduce_on_device", forced)
+    device = [(e.predict_proba(X), e.predict_uncertainty(X)) for e in (ens, student)]
+    for (p_host, u_host), (p_dev, u_dev) in zip(host, device):
+        np.testing.assert_allclose(p_dev, p_host, rtol=1e-12, atol=1e-15)
+        assert p_dev.dtype == np.float64 and u_dev.total.dtype == np.float64
+        for key in ("total", "aleatoric", "epistemic"):
+            np.testing.assert_allclose(u_dev[key], u_host[key], rtol=1e-10, atol=1e-13)
+    # Member probabilities come back whole: reduced on the host.
+    assert student.predict_members(X).shape == (3, len(X), 3)
+    assert len(used) == 4 * 5  # two calls of two estimators, 5 batches each

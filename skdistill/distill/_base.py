@@ -32,7 +32,7 @@ from .._base import (
     stacked_probabilities,
     transactional,
 )
-from .._outputs import log_probabilities
+from .._outputs import log_probabilities, mean_probability, member_entropies
 from ..nn.losses import LOG_PROB_FLOOR  # a tree's hard zero stays finite
 from ..training import TensorData
 from ..uncertainty import (
@@ -523,7 +523,7 @@ default=None
         """
 
     # ---------------------------------------------------------------- predict
-    def _student_outputs(self, X, reduce=None) -> np.ndarray:
+    def _student_outputs(self, X, reduce=None, device_reduce=None) -> np.ndarray:
         """Stacked student outputs, or ``reduce`` of each batch of them.
 
         Batch by batch (see ``_reduce_outputs``): predicting a reduction (the
@@ -533,7 +533,13 @@ default=None
         check_is_fitted(self, "net_")
         X_raw = X
         X = self._student_input(X_raw, self._validate_X(X, reset=False), fit=False)
-        return self._reduce_outputs(X, reduce, name="student")
+        return self._reduce_outputs(
+            X, reduce, name="student", device_reduce=device_reduce
+        )
+
+    def _spread_logits(self, out: torch.Tensor) -> torch.Tensor:
+        """A classifier's stacked logits (a tensor) with ``spread_`` applied."""
+        return scale_spread(out, getattr(self, "spread_", 1.0), "classification")
 
     def _members(self, out):
         out = scale_spread(out, getattr(self, "spread_", 1.0), self.task_)
@@ -556,7 +562,11 @@ default=None
     @available_if(_is_classification)
     def predict_proba(self, X) -> np.ndarray:
         """Mean over heads of the class probabilities, ``(n_samples, n_classes)``."""
-        return self._student_outputs(X, lambda out: self._members(out).mean(axis=0))
+        return self._student_outputs(
+            X,
+            lambda out: self._members(out).mean(axis=0),
+            lambda out: mean_probability(self._spread_logits(out)),
+        )
 
     @available_if(_is_classification)
     def predict_log_proba(self, X) -> np.ndarray:
@@ -578,13 +588,15 @@ default=None
     def predict_uncertainty(self, X) -> Bunch:
         """Bunch(total, aleatoric, epistemic) over the heads (nats, or variances)."""
 
-        def reduce(out):
-            members = self._members(out)
-            if self.task_ == "classification":
-                return classification_uncertainty(members)
-            return regression_uncertainty(*members)
-
-        return self._student_outputs(X, reduce)
+        if self.task_ == "classification":
+            return self._student_outputs(
+                X,
+                lambda out: classification_uncertainty(self._members(out)),
+                lambda out: member_entropies(self._spread_logits(out)),
+            )
+        return self._student_outputs(
+            X, lambda out: regression_uncertainty(*self._members(out))
+        )
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy for classification, R^2 for regression."""
