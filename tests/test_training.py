@@ -113,20 +113,27 @@ COMPILE_NET = dict(
 )  # fmt: skip
 
 
-def test_compile_trains_through_a_compiled_forward_and_keeps_the_module_plain(
-    monkeypatch,
-):
+@pytest.fixture
+def compile_calls(monkeypatch):
+    """``torch.compile`` replaced by a recorder: (module, kwargs) per call."""
     calls = []
 
     def fake_compile(module, **kwargs):
-        calls.append(module)
+        calls.append((module, kwargs))
         return module
 
     monkeypatch.setattr(torch, "compile", fake_compile)
+    return calls
+
+
+def test_compile_trains_through_a_compiled_forward_and_keeps_the_module_plain(
+    compile_calls,
+):
     X, y = _compile_data()
     est = EnsembleClassifier(compile=True, **COMPILE_NET).fit(X, y)
     assert est.get_params()["compile"] is True
-    assert calls == [est.net_.module_]  # compiled once, for the training steps
+    # compiled once, for the training steps
+    assert [module for module, _ in compile_calls] == [est.net_.module_]
     assert type(est.net_.module_) is StackedEnsemble
     assert "_compiled" not in est.net_.__getstate__()
     plain = EnsembleClassifier(**COMPILE_NET).fit(X, y)
@@ -134,20 +141,15 @@ def test_compile_trains_through_a_compiled_forward_and_keeps_the_module_plain(
     np.testing.assert_array_equal(est.predict_proba(X), plain.predict_proba(X))
 
 
-def test_compile_parameters_reach_torch_compile(monkeypatch):
-    seen = []
-
-    def fake_compile(module, **kwargs):
-        seen.append(kwargs)
-        return module
-
-    monkeypatch.setattr(torch, "compile", fake_compile)
+def test_compile_parameters_reach_torch_compile(compile_calls):
     X, y = _compile_data()
     est = EnsembleClassifier(
         compile=True, compile__mode="reduce-overhead", compile__dynamic=False,
         **COMPILE_NET,
     ).fit(X, y)  # fmt: skip
-    assert seen == [{"mode": "reduce-overhead", "dynamic": False}]
+    assert [kw for _, kw in compile_calls] == [
+        {"mode": "reduce-overhead", "dynamic": False}
+    ]
     assert est.get_params()["compile__mode"] == "reduce-overhead"
     with pytest.raises(TypeError, match="compile_mode"):
         EnsembleClassifier(compile_mode="default", **COMPILE_NET).fit(X, y)
