@@ -70,8 +70,10 @@ def member_entropies(logits: torch.Tensor) -> Bunch:
 
 
 def _reduce_on_device(out: torch.Tensor) -> bool:
-    """Whether a batch's outputs are reduced where they are (off the CPU)."""
-    return out.device.type != "cpu"
+    """Whether a batch's outputs are reduced where they are: on CUDA (other
+    accelerators, such as Apple's MPS, have no float64; the CPU is faster
+    with scipy's reductions, see ``benchmarks/RESULTS.md``)."""
+    return out.device.type == "cuda"
 
 
 def _to_host(part):
@@ -177,11 +179,10 @@ class OutputsMixin:
         ``reduce(out)`` receives one batch's stacked outputs, ``(b, n_stack,
         n_out)`` float64, and returns an array, a tuple of arrays or a
         ``Bunch`` of arrays, each with ``b`` rows. ``device_reduce``, its
-        torch twin, is used instead where the net is on an accelerator: it
-        receives a float64 tensor there, and only its result comes back to
-        the host. (On a GPU the softmax and entropies over every member's
-        output, done by the host, were the whole cost of a prediction; on
-        the CPU scipy's float64 softmax is faster than torch's.) The results
+        torch twin, is used instead where the net is on CUDA: it receives a
+        float64 tensor there, and only its result comes back to the host.
+        (On a GPU the softmax and entropies over every member's output, done
+        by the host, were the whole cost of a prediction.) The results
         are written into arrays allocated once for all rows, so the peak
         memory is the result plus one batch: ``predict_proba`` on 10^7 rows
         never holds every member's output at once. ``X`` is cast to float32
