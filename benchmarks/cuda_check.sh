@@ -3,9 +3,9 @@
 # prediction and scaling benchmarks on the GPU, their tables written into
 # benchmarks/RESULTS.md under a heading that names the GPU. Sized to finish
 # in under 8 minutes on one H100-class GPU (the limits add up to 475 s; on an
-# H200 the default steps took 37 + 124 + 90 + 22 + 37 s): each step has a
-# time limit, and a step that fails or runs out of time is reported and the
-# next one runs.
+# H200 the default steps took 37 + 124 + 90 + 22 + 37 s, over two runs): each
+# step has a time limit, and a step that fails or runs out of time is
+# reported and the next one runs.
 #
 #   bash benchmarks/cuda_check.sh                  # on a machine with a GPU
 #   bash benchmarks/cuda_check.sh --wheels DIR     # install missing packages
