@@ -191,18 +191,19 @@ class OutputsMixin:
         n = len(X)
         result, start = None, 0
         for out in self.net_.iter_stacked(TensorData(_host_tensor(X))):
-            if device_reduce is not None and _reduce_on_device(out):
+            on_device = device_reduce is not None and _reduce_on_device(out)
+            if on_device:
                 out = out.to(torch.float64)
                 finite = bool(torch.isfinite(out).all())
             else:
                 out = out.cpu().numpy().astype(np.float64)
-                finite = bool(np.all(np.isfinite(out)))
+                finite = bool(np.isfinite(out).all())
             if not finite:
                 raise ValueError(
                     f"the {name} produced non-finite outputs for this input; its "
                     "values may lie far outside the training range"
                 )
-            if isinstance(out, torch.Tensor):
+            if on_device:
                 part = _to_host(device_reduce(out))
             else:
                 part = out if reduce is None else reduce(out)

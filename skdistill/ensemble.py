@@ -257,9 +257,10 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         each of shape (n_samples,). ``pd.DataFrame(result)`` is a table.
         """
         return self._predict_stacked(
-            X, lambda out: classification_uncertainty(self._members(out)),
+            X,
+            lambda out: classification_uncertainty(self._members(out)),
             member_entropies,
-        )  # fmt: skip
+        )
 
 
 class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
