@@ -111,7 +111,7 @@ def test_students_distil_on_the_device(data, teacher, cls, kw):
         assert (u.epistemic > 0).any()
 
 
-def test_cpu_teacher_gpu_student_and_back(data):
+def test_cpu_teacher_gpu_student_and_back(data, tmp_path):
     """A teacher fitted on the CPU teaches a student on the GPU; the student,
     saved there, loads on the CPU with the same predictions."""
     X, X_te, y, _ = data
@@ -120,13 +120,8 @@ def test_cpu_teacher_gpu_student_and_back(data):
         X, y
     )
     assert _on(student) == TYPE and _on(cpu_teacher) == "cpu"
-    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"skd-{os.getpid()}.skd")
-    try:
-        student.save(path)
-        loaded = skdistill.load(path, device="cpu")
-    finally:
-        if os.path.exists(path):
-            os.remove(path)
+    student.save(tmp_path / "student.skd")
+    loaded = skdistill.load(tmp_path / "student.skd", device="cpu")
     assert _on(loaded) == "cpu"
     # On the GPU the softmax and entropies run there; on the CPU, in numpy.
     np.testing.assert_allclose(
