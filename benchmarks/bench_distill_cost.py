@@ -28,12 +28,12 @@ at their own defaults (early stopping), one round.
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
+from functools import partial
 
 import numpy as np
 import torch
-from _common import machine, markdown_table, update_results
+from _common import machine, markdown_table, timed, update_results
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.preprocessing import StandardScaler
@@ -96,25 +96,6 @@ def students(n_members, epochs, defaults, device="cpu"):
     }
 
 
-def _sync():
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def _fit_time(est, X, y) -> float:
-    _sync()
-    t0 = time.perf_counter()
-    est.fit(X, y)
-    _sync()
-    return time.perf_counter() - t0
-
-
-def _predict_rate(est, X):
-    t0 = time.perf_counter()
-    est.predict_proba(X)
-    return len(X) / (time.perf_counter() - t0)
-
-
 def measure(
     name, n_members, epochs, rounds, predict_rows, quick, defaults=False, device="cpu"
 ):
@@ -134,14 +115,15 @@ def measure(
             est = clone(spec)
             if not isinstance(spec, EnsembleClassifier):
                 est.set_params(teacher=teacher)  # fitted: used as it is
-            times[label].append(_fit_time(est, X, y))
+            times[label].append(timed(partial(est.fit, X, y), device))
             fitted[label] = est
     rates = {label: [] for label in models}
     for label in rates:  # warm-up: first calls pay for allocations
         fitted[label].predict_proba(X_pred[:1000])
     for _ in range(rounds):
         for label in (next(iter(models)), *list(models)[2:]):
-            rates[label].append(_predict_rate(fitted[label], X_pred))
+            seconds = timed(partial(fitted[label].predict_proba, X_pred), device)
+            rates[label].append(len(X_pred) / seconds)
     t = {label: float(np.median(v)) for label, v in times.items()}
     t_ens, t_one = t[f"ensemble (N={n_members})"], t["one member"]
     rate_ens = max(rates[f"ensemble (N={n_members})"])
@@ -241,15 +223,21 @@ def main(argv=None):
         "30 features; large: 100,000 rows, 32 features, 10 classes. "
         f"Measured on: {machine()}{args.note}."
     )
-    text = ""
-    if not args.defaults_only:
+
+    def table(rounds, defaults):
+        """Rows and target checks over every N and data set."""
         rows, checks = [], []
         for n in args.members:
             for name in args.datasets:
-                r, c = measure(name, n, args.epochs, args.rounds, args.predict_rows,
-                               args.quick, device=args.device)  # fmt: skip
+                r, c = measure(name, n, args.epochs, rounds, args.predict_rows,
+                               args.quick, defaults, args.device)  # fmt: skip
                 rows += r
                 checks += c
+        return rows, checks
+
+    text = ""
+    if not args.defaults_only:
+        rows, checks = table(args.rounds, defaults=False)
         text = (
             f"Teacher fitted beforehand (not counted); every model {args.epochs} "
             f"epochs, `early_stopping=False`, MLPs at the package defaults (100 "
@@ -259,14 +247,7 @@ def main(argv=None):
             + "\n"
         )
     if args.defaults or args.defaults_only:
-        rows, checks = [], []
-        for n in args.members:
-            for name in args.datasets:
-                r, c = measure(name, n, args.epochs, 1, args.predict_rows,
-                               args.quick, defaults=True,
-                               device=args.device)  # fmt: skip
-                rows += r
-                checks += c
+        rows, checks = table(1, defaults=True)
         text += (
             "\n### at the defaults (early stopping), one round\n\n"
             + (f"Teacher at its defaults, fitted beforehand; {where}\n\n"
