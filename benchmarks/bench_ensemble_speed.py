@@ -117,6 +117,14 @@ def plain_loop(Xd, yd, n_members, epochs, device):
                 opt.step()
 
 
+def vectorised_step(model, opt, Xd, yd, idx, n_members):
+    """Forward, backward and Adam on rows ``idx`` (B, N): each member its own."""
+    out = model(Xd[idx])
+    loss = F.cross_entropy(out.reshape(-1, N_CLASSES), yd[idx].reshape(-1))
+    (loss * n_members).backward()
+    opt.step()
+
+
 def bare_vectorised(Xd, yd, n_members, epochs, device, fused=None):
     n = len(Xd)
     model = StackedMLP(n_members, N_FEATURES, HIDDEN, N_CLASSES).to(device)
@@ -124,12 +132,8 @@ def bare_vectorised(Xd, yd, n_members, epochs, device, fused=None):
     for _ in range(epochs):
         order = torch.rand(n_members, n, device=device).argsort(dim=1).T
         for s in range(0, n, BATCH):
-            idx = order[s : s + BATCH]  # (B, N): each member its own rows
-            out = model(Xd[idx])
-            loss = F.cross_entropy(out.reshape(-1, N_CLASSES), yd[idx].reshape(-1))
             opt.zero_grad(set_to_none=True)
-            (loss * n_members).backward()
-            opt.step()
+            vectorised_step(model, opt, Xd, yd, order[s : s + BATCH], n_members)
 
 
 def bare_graphed(Xd, yd, n_members, epochs, device, fused=True):
@@ -144,10 +148,7 @@ def bare_graphed(Xd, yd, n_members, epochs, device, fused=True):
     idx = torch.zeros(BATCH, n_members, dtype=torch.long, device=device)
 
     def step(i):
-        out = model(Xd[i])
-        loss = F.cross_entropy(out.reshape(-1, N_CLASSES), yd[i].reshape(-1))
-        (loss * n_members).backward()
-        opt.step()
+        vectorised_step(model, opt, Xd, yd, i, n_members)
 
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
