@@ -44,6 +44,53 @@ def get_activation(name: str) -> nn.Module:
         ) from None
 
 
+#: A stacked layer with at most this many outputs (and more inputs than
+#: outputs) runs transposed on the CPU, see :func:`_narrow_affine`.
+_NARROW_OUT = 16
+
+
+def _narrow_affine(h, weight, bias):
+    """``(bias + h @ weight)^T``, computed as ``bias^T + weight^T @ h^T``.
+
+    For ``(n, B, in)`` inputs and a narrow ``(n, in, out)`` weight (an output
+    layer of a few classes), torch's CPU batched product is several times
+    faster with the long batch axis as the output's last dimension: at
+    ``(8, 200, 100) @ (8, 100, 3)``, one CPU thread, 48 us against 190 us.
+    Returns the contiguous ``(n, out, B)`` product; its transpose is the
+    layer's output.
+    """
+    return torch.baddbmm(
+        bias.transpose(1, 2), weight.transpose(1, 2).contiguous(), h.transpose(1, 2)
+    )
+
+
+class _NarrowAffine(torch.autograd.Function):
+    """:func:`_narrow_affine` with a backward that keeps the fast layouts.
+
+    Autograd's own backward of the transposed product returns the input's
+    gradient transposed too, and the activation's backward on that layout
+    was 10x slower; here it is one contiguous ``(n, B, in)`` product, and
+    the weight's gradient is again taken with the batch axis inside.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, bias):
+        ctx.save_for_backward(h, weight)
+        return _narrow_affine(h, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad):  # grad: (n, out, B)
+        h, weight = ctx.saved_tensors
+        grad_h = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_h = torch.bmm(grad.transpose(1, 2), weight.transpose(1, 2))
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.bmm(grad, h).transpose(1, 2)
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad.sum(2).unsqueeze(1)
+        return grad_h, grad_weight, grad_bias
+
+
 class StackedLinear(nn.Module):
     """``n_stack`` independent affine maps held as one ``(n_stack, in, out)`` weight.
 
@@ -76,8 +123,23 @@ class StackedLinear(nn.Module):
         """Copy-first forward: ``(n_stack, B, in)`` or shared ``(B, in)`` in,
         ``(n_stack, B, out)`` out."""
         if h.dim() == 2:
-            # Shared input: one broadcast matmul, no copy of the input per member.
-            return torch.matmul(h, self.weight) + self.bias
+            # Shared input: a stride-0 view, no copy of the input per member;
+            # the bias is added inside the product (a separate add cost a
+            # second pass over the output, and on large prediction batches a
+            # second fresh buffer to page-fault in).
+            h = h.expand(self.n_stack, *h.shape)
+        elif (
+            h.device.type == "cpu"
+            and self.out_features <= _NARROW_OUT
+            and self.out_features < self.in_features
+        ):
+            if torch.is_grad_enabled() and (
+                h.requires_grad or self.weight.requires_grad
+            ):
+                out = _NarrowAffine.apply(h, self.weight, self.bias)
+            else:
+                out = _narrow_affine(h, self.weight, self.bias)
+            return out.transpose(1, 2)
         return torch.baddbmm(self.bias, h, self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -134,7 +196,12 @@ class StackedMLP(nn.Module):
         for i, layer in enumerate(self.layers):
             h = layer.forward_stacked(h)
             if i < last:
-                h = self.dropout(self.activation(h))
+                # The product's output is fresh and not needed by its
+                # backward, so ReLU (the default) may overwrite it.
+                act = self.activation
+                inplace = type(act) is nn.ReLU and h.is_contiguous()
+                h = torch.relu_(h) if inplace else act(h)
+                h = self.dropout(h)
         return h.transpose(0, 1)
 
     def weight_matrices(self) -> list[torch.Tensor]:
