@@ -4,7 +4,16 @@ import pytest
 import torch
 from torch import nn
 
+from skdistill.nn import layers
 from skdistill.nn.layers import StackedLinear, StackedMLP, _NarrowAffine
+
+
+@pytest.fixture(params=["narrow backward always", "narrow backward by size"])
+def narrow_threshold(request, monkeypatch):
+    """Run a test with the transposed training path on every size, and as shipped
+    (from ``_NARROW_TRAIN_MIN`` input elements on)."""
+    if request.param == "narrow backward always":
+        monkeypatch.setattr(layers, "_NARROW_TRAIN_MIN", 0)
 
 
 def _reference(layer, h):
@@ -22,7 +31,9 @@ SIZES = [(100, 3), (30, 1), (20, 16), (16, 16), (8, 100), (5, 17)]
 @pytest.mark.parametrize("sizes", SIZES)
 @pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("grad", [False, True])
-def test_stacked_linear_matches_each_copy_and_its_gradients(sizes, shared, grad):
+def test_stacked_linear_matches_each_copy_and_its_gradients(
+    sizes, shared, grad, narrow_threshold
+):
     torch.manual_seed(0)
     n_in, n_out = sizes
     layer = StackedLinear(4, n_in, n_out)
@@ -63,7 +74,9 @@ def test_narrow_affine_gradients_are_exact():
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("hidden", [(32,), (12, 8)])
-def test_stacked_mlp_matches_plain_mlps_forward_and_backward(activation, hidden):
+def test_stacked_mlp_matches_plain_mlps_forward_and_backward(
+    activation, hidden, narrow_threshold
+):
     """The in-place ReLU and the narrow layers give what separate MLPs give."""
     torch.manual_seed(0)
     n_in, n_out, n = 20, 3, 3
@@ -94,7 +107,7 @@ def test_stacked_mlp_matches_plain_mlps_forward_and_backward(activation, hidden)
             )
 
 
-def test_stacked_mlp_with_dropout_trains():
+def test_stacked_mlp_with_dropout_trains(narrow_threshold):
     """Dropout after the in-place ReLU keeps a working backward."""
     torch.manual_seed(0)
     mlp = StackedMLP(2, 6, (16,), 2, dropout=0.5)
