@@ -33,6 +33,7 @@ from ._callbacks import (  # noqa: F401  (re-exported: skdistill.training.*)
     mean_prediction,
     scoring_view,
 )
+from .nn.layers import reused_activations
 from .nn.losses import hydra_diversity
 
 __all__ = [
@@ -347,6 +348,12 @@ class StackedNet(NeuralNet):
     def epoch_(self) -> int:
         """The current (1-based) epoch number."""
         return len(self.history)
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        # Batch after batch of one module: its hidden activations can reuse
+        # their memory (see reused_activations).
+        with reused_activations():
+            yield from super().forward_iter(X, training=training, device=device)
 
     def iter_stacked(self, X):
         """Yield the stacked outputs of each prediction batch, on the net's device.

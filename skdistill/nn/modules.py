@@ -260,7 +260,10 @@ class MultiHeadStudent(nn.Module):
             layers: list[nn.Module] = [_FlattenSample(len(shape))] * (len(shape) > 1)
             width = math.prod(shape)
             for size in core_layer_sizes:
-                layers += [nn.Linear(width, size), get_activation(activation)]
+                act = get_activation(activation)
+                if type(act) is nn.ReLU:  # the Linear's fresh output: safe to overwrite
+                    act.inplace = True
+                layers += [nn.Linear(width, size), act]
                 if dropout > 0:
                     layers.append(nn.Dropout(dropout))
                 width = size

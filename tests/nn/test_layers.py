@@ -119,3 +119,54 @@ def test_stacked_mlp_with_dropout_trains(narrow_threshold):
     mlp.eval()
     with torch.no_grad():
         torch.testing.assert_close(mlp(x), mlp(x))
+
+
+def test_reused_activations_give_the_same_outputs_and_keep_their_buffers():
+    torch.manual_seed(0)
+    mlp = StackedMLP(3, 10, (32, 16), 4)
+    x = torch.randn(200, 10)
+    with torch.no_grad():
+        expected = mlp(x).clone()
+        with layers.reused_activations():
+            first = mlp(x).clone()
+            buffers = dict(layers._scratch.buffers)
+            smaller = mlp(x[:50]).clone()  # a last, shorter batch
+            again = mlp(x)
+            assert {k: v.data_ptr() for k, v in layers._scratch.buffers.items()} == {
+                k: v.data_ptr() for k, v in buffers.items()
+            }
+        assert layers._scratch.buffers is None  # dropped on exit
+    assert len(buffers) == 2  # one per hidden layer, none for the output
+    torch.testing.assert_close(first, expected, rtol=0, atol=0)
+    torch.testing.assert_close(again, expected, rtol=0, atol=0)
+    torch.testing.assert_close(smaller, expected[:50], rtol=0, atol=0)
+
+
+def test_reused_activations_leave_training_alone():
+    torch.manual_seed(0)
+    mlp = StackedMLP(2, 6, (16,), 2)
+    x = torch.randn(30, 6)
+    with layers.reused_activations():
+        mlp(x).sum().backward()
+        assert layers._scratch.buffers == {}
+    assert all(p.grad is not None for p in mlp.parameters())
+
+
+def test_reused_activations_are_per_thread():
+    """Threads predicting with one model at once each get their own buffers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch.manual_seed(0)
+    mlp = StackedMLP(4, 12, (64,), 3)
+    inputs = [torch.randn(500, 12) for _ in range(8)]
+    with torch.no_grad():
+        expected = [mlp(x) for x in inputs]
+
+    def predict(x):
+        with torch.no_grad(), layers.reused_activations():
+            return [mlp(x) for _ in range(20)][-1]
+
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(predict, inputs))
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
