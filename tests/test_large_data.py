@@ -164,6 +164,22 @@ def test_batched_results_equal_unbatched(models, big_X):
     np.testing.assert_allclose(ens.predict_proba(X), one_batch, rtol=1e-5, atol=1e-7)
 
 
+def test_threads_predicting_with_one_model_agree_with_one_thread(models, big_X):
+    """Prediction reuses per-thread activation buffers: several threads
+    predicting at once with the same fitted models get what one thread gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    X = big_X[:40_000]
+    chunks = [X[i::4] for i in range(4)]  # several prediction batches each
+    for name in ("ensemble", "hydra"):
+        est = models[name]
+        alone = [est.predict_proba(c) for c in chunks]
+        with ThreadPoolExecutor(4) as pool:
+            together = list(pool.map(est.predict_proba, chunks * 3))
+        for i, got in enumerate(together):
+            np.testing.assert_array_equal(got, alone[i % 4])
+
+
 def test_float32_input_is_not_copied_whole(models, big_X):
     """float32 input goes to the net without a float64 (or any) full copy."""
     X32 = big_X.astype(np.float32)
