@@ -124,15 +124,15 @@ def reused_activations():
             _scratch.buffers = None
 
 
-def _scratch_buffer(key, shape) -> torch.Tensor | None:
+def _scratch_buffer(key, shape, dtype) -> torch.Tensor | None:
     """A reusable CPU buffer of ``shape`` inside :func:`reused_activations`."""
     buffers = getattr(_scratch, "buffers", None)
     if buffers is None:
         return None
     size = math.prod(shape)
     buf = buffers.get(key)
-    if buf is None or buf.numel() < size:
-        buf = buffers[key] = torch.empty(size)
+    if buf is None or buf.numel() < size or buf.dtype != dtype:
+        buf = buffers[key] = torch.empty(size, dtype=dtype)
     return buf[:size].view(shape)
 
 
@@ -248,7 +248,7 @@ class StackedMLP(nn.Module):
             buf = None
             if scratch and i < last:
                 shape = (self.n_stack, h.shape[-2], layer.out_features)
-                buf = _scratch_buffer((id(self), i), shape)
+                buf = _scratch_buffer((id(self), i), shape, layer.weight.dtype)
             h = layer.forward_stacked(h, out=buf)
             if i < last:
                 # The product's output is fresh and not needed by its

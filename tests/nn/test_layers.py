@@ -142,6 +142,17 @@ def test_reused_activations_give_the_same_outputs_and_keep_their_buffers():
     torch.testing.assert_close(smaller, expected[:50], rtol=0, atol=0)
 
 
+def test_reused_activations_follow_the_dtype():
+    torch.manual_seed(0)
+    mlp = StackedMLP(2, 6, (16,), 2)
+    x = torch.randn(30, 6)
+    with torch.no_grad(), layers.reused_activations():
+        single = mlp(x)
+        double = mlp.double()(x.double())
+        assert double.dtype == torch.float64
+        torch.testing.assert_close(double.float(), single)
+
+
 def test_reused_activations_leave_training_alone():
     torch.manual_seed(0)
     mlp = StackedMLP(2, 6, (16,), 2)
