@@ -13,7 +13,8 @@
 #   bash benchmarks/cuda_check.sh --out DIR        # also copy the log and
 #                                                  # RESULTS.md there after each step
 #   bash benchmarks/cuda_check.sh --steps tests,predict  # only these steps
-#   bash benchmarks/cuda_check.sh --quick          # CPU smoke of the same steps
+#   bash benchmarks/cuda_check.sh --quick          # CPU smoke: the same steps,
+#                                                  # tiny sizes, nothing written
 #
 # The steps:
 # 1. the tests marked `cuda` (tests/test_cuda.py: every estimator and
@@ -58,24 +59,22 @@ if [ -n "$wheels" ]; then
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
+dev=cuda
+size=()  # each benchmark's own sizes, unless --quick
+compile=(--compile --compile-mode reduce-overhead)
 if [ "$quick" = 1 ]; then
-    set -e
-    echo "== cuda_check --quick: the same steps on the CPU, tiny sizes, nothing written"
-    # The GPU tests' own logic, pointed at the CPU.
-    SKDISTILL_TEST_DEVICE=cpu "$python" -m pytest -q -m cuda -p no:cacheprovider \
-        tests/test_cuda.py
-    "$python" benchmarks/bench_ensemble_speed.py --quick --device cpu --no-write
-    "$python" benchmarks/bench_distill_cost.py --quick --device cpu --no-write
-    "$python" benchmarks/bench_large_data.py --quick --device cpu --no-write
-    "$python" benchmarks/bench_scaling.py --quick --device cpu --no-write
-    exit 0
-fi
-
-if ! "$python" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+    # The same steps through the same step() below, on the CPU at each
+    # benchmark's --quick sizes, nothing written: a smoke of this script.
+    dev=cpu
+    size=(--quick --no-write)
+    compile=()  # torch.compile on the CPU takes tens of seconds
+    gpu="the CPU (--quick)"
+elif ! "$python" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
     echo "cuda_check: no CUDA device here; use --quick for the CPU smoke" >&2
     exit 1
+else
+    gpu=$("$python" -c "import torch; print(torch.cuda.get_device_name(0))")
 fi
-gpu=$("$python" -c "import torch; print(torch.cuda.get_device_name(0))")
 log=$(mktemp)
 [ -n "$out" ] && mkdir -p "$out"
 save() {
@@ -100,8 +99,8 @@ step() {  # step KEY NAME SECONDS COMMAND...: run with a time limit, log, go on
 echo "== cuda_check on $gpu" | tee -a "$log"
 "$python" - <<'EOF' 2>&1 | tee -a "$log"
 import importlib, torch
-print("torch", torch.__version__, "CUDA", torch.version.cuda,
-      "GPU", torch.cuda.get_device_name(0))
+print("torch", torch.__version__, "CUDA", torch.version.cuda, "GPU",
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
 for name in ("skorch", "sklearn", "numpy", "scipy", "pandas", "skops", "accelerate",
              "onnxruntime"):
     try:
@@ -110,7 +109,7 @@ for name in ("skorch", "sklearn", "numpy", "scipy", "pandas", "skops", "accelera
         print(name, "missing:", exc)
 EOF
 start=$SECONDS
-"$python" - "$gpu" "$steps" <<'EOF'
+[ "$quick" = 1 ] || "$python" - "$gpu" "$steps" <<'EOF'
 import datetime, sys
 import torch
 sys.path.insert(0, "benchmarks")
@@ -127,36 +126,45 @@ EOF
 # Only the files that hold cuda-marked tests: the others may import optional
 # packages that the GPU machine lacks.
 mapfile -t cuda_tests < <(grep -l "mark.cuda" tests/test_*.py)
+if [ "$quick" = 1 ]; then
+    # The GPU tests' own logic, pointed at the CPU.
+    export SKDISTILL_TEST_DEVICE=cpu
+    cuda_tests=(tests/test_cuda.py)
+fi
 step tests "CUDA tests" 80 "$python" -m pytest -q -m cuda -p no:cacheprovider \
     "${cuda_tests[@]}"
 
 step speed "speed: ours vs bare loop vs skorch per member, N = 10 and 50" 160 \
-    "$python" benchmarks/bench_ensemble_speed.py --device cuda --rows 100000 \
+    "$python" benchmarks/bench_ensemble_speed.py --device "$dev" --rows 100000 \
     --epochs 2 --members 10 50 --seq-members 3 --repeats 3 \
-    --compile --compile-mode reduce-overhead
+    "${compile[@]}" "${size[@]}"
 
 step distill "distillation cost, N = 8 and 16" 140 \
-    "$python" benchmarks/bench_distill_cost.py --device cuda --members 8 16 \
-    --epochs 20 --rounds 3
+    "$python" benchmarks/bench_distill_cost.py --device "$dev" --members 8 16 \
+    --epochs 20 --rounds 3 "${size[@]}"
 
 step predict "prediction on many rows" 40 \
-    "$python" benchmarks/bench_large_data.py --device cuda
+    "$python" benchmarks/bench_large_data.py --device "$dev" "${size[@]}"
 
 step scaling "scaling: rows and members" 55 \
-    "$python" benchmarks/bench_scaling.py --device cuda \
+    "$python" benchmarks/bench_scaling.py --device "$dev" \
     --rows 10000 100000 1000000 --members 5 10 20 50 100 --member-rows 20000 \
-    --repeats 1
+    --repeats 1 "${size[@]}"
 
 # Opt-in: at the defaults a fit runs hundreds of epochs of launch-bound steps
 # (on the H200 the first data set had not finished in 139 s).
 step defaults "distillation cost at the defaults, N = 8" 300 \
-    "$python" benchmarks/bench_distill_cost.py --device cuda --members 8 \
-    --defaults-only
+    "$python" benchmarks/bench_distill_cost.py --device "$dev" --members 8 \
+    --defaults-only "${size[@]}"
 
 echo "== cuda_check done in $((SECONDS - start)) s on $gpu" | tee -a "$log"
-echo "   tables: benchmarks/RESULTS.md, sections ensemble_speed_cuda," \
-    "distill_cost_cuda, large_data_cuda, scaling_cuda (and, with the defaults" \
-    "step, distill_cost_cuda_defaults)" | tee -a "$log"
+if [ "$quick" = 1 ]; then
+    echo "   (--quick: nothing written)" | tee -a "$log"
+else
+    echo "   tables: benchmarks/RESULTS.md, sections ensemble_speed_cuda," \
+        "distill_cost_cuda, large_data_cuda, scaling_cuda (and, with the" \
+        "defaults step, distill_cost_cuda_defaults)" | tee -a "$log"
+fi
 if [ ${#failed[@]} -gt 0 ]; then
     printf '   failed: %s\n' "${failed[@]}" | tee -a "$log"
     save
