@@ -124,15 +124,16 @@ def reused_activations():
             _scratch.buffers = None
 
 
-def _scratch_buffer(key, shape, dtype) -> torch.Tensor | None:
-    """A reusable CPU buffer of ``shape`` inside :func:`reused_activations`."""
+def _scratch_buffer(key, shape, like: torch.Tensor) -> torch.Tensor | None:
+    """This thread's reusable buffer of ``shape`` (``like``'s dtype), or None:
+    outside :func:`reused_activations`, with autograd on, or off the CPU."""
     buffers = getattr(_scratch, "buffers", None)
-    if buffers is None:
+    if buffers is None or torch.is_grad_enabled() or like.device.type != "cpu":
         return None
     size = math.prod(shape)
     buf = buffers.get(key)
-    if buf is None or buf.numel() < size or buf.dtype != dtype:
-        buf = buffers[key] = torch.empty(size, dtype=dtype)
+    if buf is None or buf.numel() < size or buf.dtype != like.dtype:
+        buf = buffers[key] = torch.empty(size, dtype=like.dtype)
     return buf[:size].view(shape)
 
 
@@ -164,12 +165,12 @@ class StackedLinear(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward_stacked(
-        self, h: torch.Tensor, out: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward_stacked(self, h: torch.Tensor, reuse: bool = False) -> torch.Tensor:
         """Copy-first forward: ``(n_stack, B, in)`` or shared ``(B, in)`` in,
-        ``(n_stack, B, out)`` out (written into ``out`` where one is given,
-        without autograd: a layer that runs transposed ignores it)."""
+        ``(n_stack, B, out)`` out. With ``reuse`` (an output used only inside
+        the caller's forward), evaluation on the CPU inside
+        :func:`reused_activations` writes it into this thread's buffer for
+        the layer."""
         if h.dim() == 2:
             # Shared input: a stride-0 view, no copy of the input per member;
             # the bias is added inside the product (a separate add cost a
@@ -188,8 +189,10 @@ class StackedLinear(nn.Module):
                 return _narrow_affine(h, self.weight, self.bias).transpose(1, 2)
             if h.numel() >= _NARROW_TRAIN_MIN:
                 return _NarrowAffine.apply(h, self.weight, self.bias).transpose(1, 2)
-        if out is not None:
-            return torch.baddbmm(self.bias, h, self.weight, out=out)
+        shape = (self.n_stack, h.shape[-2], self.out_features)
+        buf = _scratch_buffer(id(self), shape, h) if reuse else None
+        if buf is not None:
+            return torch.baddbmm(self.bias, h, self.weight, out=buf)
         return torch.baddbmm(self.bias, h, self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -243,13 +246,8 @@ class StackedMLP(nn.Module):
         """``(B, in)`` (shared) or ``(B, n_stack, in)`` in, ``(B, n_stack, out)`` out."""
         h = x if x.dim() == 2 else x.transpose(0, 1)
         last = len(self.layers) - 1
-        scratch = not torch.is_grad_enabled() and h.device.type == "cpu"
         for i, layer in enumerate(self.layers):
-            buf = None
-            if scratch and i < last:
-                shape = (self.n_stack, h.shape[-2], layer.out_features)
-                buf = _scratch_buffer((id(self), i), shape, layer.weight.dtype)
-            h = layer.forward_stacked(h, out=buf)
+            h = layer.forward_stacked(h, reuse=i < last)  # never the output
             if i < last:
                 # The product's output is fresh and not needed by its
                 # backward, so ReLU (the default) may overwrite it.
