@@ -379,16 +379,6 @@ def hydra_diversity(head_weights: list[torch.Tensor]) -> torch.Tensor:
     return _Diversity.apply(*weights)
 
 
-def _unit_cosines(weight: torch.Tensor):
-    """Each unit's head vectors ``(out, M, in)``, their cosines ``(out, M, M)``
-    and inverse norms ``(out, M)`` (with ``_DIVERSITY_EPS``)."""
-    units = weight.permute(2, 0, 1).contiguous()
-    gram = units @ units.transpose(1, 2)
-    inv_norm = (gram.diagonal(dim1=1, dim2=2) + _DIVERSITY_EPS).rsqrt()
-    cos = gram * inv_norm.unsqueeze(2) * inv_norm.unsqueeze(1)
-    return units, cos, inv_norm
-
-
 class _Diversity(torch.autograd.Function):
     """L4 over head layers of at least 2 heads, with a closed-form gradient.
 
@@ -407,7 +397,10 @@ class _Diversity(torch.autograd.Function):
         total = weights[0].new_zeros(())
         saved = []
         for weight in weights:
-            units, cos, inv_norm = _unit_cosines(weight)
+            units = weight.permute(2, 0, 1).contiguous()  # (out, M, in)
+            gram = units @ units.transpose(1, 2)  # (out, M, M)
+            inv_norm = (gram.diagonal(dim1=1, dim2=2) + _DIVERSITY_EPS).rsqrt()
+            cos = gram * inv_norm.unsqueeze(2) * inv_norm.unsqueeze(1)
             aligned = cos.clamp_min(0.0)
             # Every pair but a head with itself (no boolean mask: its indexing
             # costs a gather and, on CUDA, a wait for the device).
