@@ -123,11 +123,9 @@ class _PredictionGraph(nn.Module):
         self.y_scale = float(y_scale)
 
     def _spread_logits(self, out):
-        if self.spread == 1.0 or out.shape[1] < 2:
-            return out
-        logp = torch.log_softmax(out, dim=-1)
-        center = logp.mean(dim=1, keepdim=True)
-        return center + self.spread * (logp - center)
+        from .distill._extra import scale_spread  # the estimators' own rule
+
+        return scale_spread(out, self.spread, "classification")
 
     def forward(self, x):
         out = self.module(x)

@@ -537,12 +537,12 @@ default=None
             X, reduce, name="student", device_reduce=device_reduce
         )
 
-    def _spread_logits(self, out: torch.Tensor) -> torch.Tensor:
-        """A classifier's stacked logits (a tensor) with ``spread_`` applied."""
-        return scale_spread(out, getattr(self, "spread_", 1.0), "classification")
+    def _spread(self, out):
+        """Stacked outputs (an array or a tensor) with ``spread_`` applied."""
+        return scale_spread(out, getattr(self, "spread_", 1.0), self.task_)
 
     def _members(self, out):
-        out = scale_spread(out, getattr(self, "spread_", 1.0), self.task_)
+        out = self._spread(out)
         if self.task_ == "classification":
             return stacked_probabilities(out)
         return self._stacked_gaussians(out)
@@ -565,7 +565,7 @@ default=None
         return self._student_outputs(
             X,
             lambda out: self._members(out).mean(axis=0),
-            lambda out: mean_probability(self._spread_logits(out)),
+            lambda out: mean_probability(self._spread(out)),
         )
 
     @available_if(_is_classification)
@@ -592,7 +592,7 @@ default=None
             return self._student_outputs(
                 X,
                 lambda out: classification_uncertainty(self._members(out)),
-                lambda out: member_entropies(self._spread_logits(out)),
+                lambda out: member_entropies(self._spread(out)),
             )
         return self._student_outputs(
             X, lambda out: regression_uncertainty(*self._members(out))
