@@ -126,7 +126,7 @@ def reused_activations():
 
 def _scratch_buffer(key, shape, like: torch.Tensor) -> torch.Tensor | None:
     """This thread's reusable buffer of ``shape`` (``like``'s dtype), or None:
-    outside :func:`reused_activations`, with autograd on, or off the CPU."""
+    outside ``reused_activations``, with autograd on, or off the CPU."""
     buffers = getattr(_scratch, "buffers", None)
     if buffers is None or torch.is_grad_enabled() or like.device.type != "cpu":
         return None
@@ -169,7 +169,7 @@ class StackedLinear(nn.Module):
         """Copy-first forward: ``(n_stack, B, in)`` or shared ``(B, in)`` in,
         ``(n_stack, B, out)`` out. With ``reuse`` (an output used only inside
         the caller's forward), evaluation on the CPU inside
-        :func:`reused_activations` writes it into this thread's buffer for
+        ``reused_activations`` writes it into this thread's buffer for
         the layer."""
         if h.dim() == 2:
             # Shared input: a stride-0 view, no copy of the input per member;
