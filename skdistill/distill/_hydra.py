@@ -92,9 +92,10 @@ class HydraDistiller(BaseDistiller):
         Hidden sizes inside each head, before its output layer. None is one
         hidden layer of 32 units (none for a teacher without hidden
         layers). With both sizes None and a neural teacher, the student is
-        kept within the teacher's parameter count (all members): the heads
-        narrow to 16 units, then the core narrows (see
-        ``skdistill.distill._sizes``). Resolved as ``head_layer_sizes_``.
+        kept within ``min(1, M / N)`` of the teacher's parameter count (all
+        ``N`` members; ``M`` heads): the heads narrow to 16 units, then the
+        core narrows (see ``skdistill.distill._sizes``). Resolved as
+        ``head_layer_sizes_``.
     core : torch.nn.Module or callable, default=None
         The student's shared core instead of the MLP of
         ``core_layer_sizes``: any module mapping a batch of samples ``(B,
@@ -305,6 +306,18 @@ device, random_state, device_data, accelerator :
         return int(
             self.n_heads if self.n_heads is not None else self.n_teacher_members_
         )
+
+    def _size_share(self) -> float:
+        """M heads of an N-member teacher: at most M/N of its parameters.
+
+        A student with fewer heads than members is asked for because it is
+        cheaper; sized like M members, it is (at most the whole teacher's
+        size from M = N on).
+        """
+        members = getattr(self, "n_teacher_members_", None)
+        if not members:
+            return 1.0
+        return min(1.0, self._planned_heads() / members)
 
     def _resolve_n_heads(self) -> int:
         """``n_heads_`` for this fit, with a warning for more heads than members."""

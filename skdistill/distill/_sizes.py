@@ -8,8 +8,12 @@ None`` gives each head one hidden layer of ``HEAD_WIDTH`` units (none for a
 teacher without hidden layers, whose student is linear like it).
 
 With both left at None and a neural teacher whose parameters can be counted,
-the student is then fitted into the teacher's parameter count (all members
-together), in this order:
+the student is then fitted into its share of the teacher's parameter count
+(all members together): all of it for KD and EnDD students and for Hydra
+with at least as many heads as members, ``M / N`` of it for Hydra with ``M``
+heads of ``N`` members (a student asked for fewer heads is asked to be
+cheaper: it gets about M members' parameters, and so their arithmetic per
+row). It is fitted in this order:
 
 1. the heads narrow, from 32 units down to ``MIN_HEAD_WIDTH`` (16);
 2. the core narrows, every layer by the same factor, down to
@@ -146,11 +150,14 @@ def fit_budget(core, head, budget, *, n_heads, in_features, n_raw):
     return smaller, ()
 
 
-def resolve_sizes(core, head, *, teacher, n_heads=1, in_features=None, n_raw=None):
+def resolve_sizes(
+    core, head, *, teacher, n_heads=1, in_features=None, n_raw=None, share=1.0
+):
     """``(core_layer_sizes, head_layer_sizes)`` with None resolved; see the module.
 
     ``n_heads``, ``in_features`` (an int; a sample shape skips the budget) and
-    ``n_raw`` (raw outputs per head) size the student for the budget.
+    ``n_raw`` (raw outputs per head) size the student for the budget: ``share``
+    of the teacher's parameters (all members together).
     """
     budgeted = core is None and head is None
     if core is None:
@@ -163,6 +170,8 @@ def resolve_sizes(core, head, *, teacher, n_heads=1, in_features=None, n_raw=Non
         head = (HEAD_WIDTH,) if core else ()
     head = _check_sizes("head_layer_sizes", head)
     budget = teacher_n_params(teacher) if budgeted and teacher is not None else None
+    if budget is not None:
+        budget = budget * min(1.0, float(share))
     if budget is None or not isinstance(in_features, int | np.integer) or not n_raw:
         return core, head
     return fit_budget(

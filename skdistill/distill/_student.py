@@ -143,6 +143,10 @@ class StudentMixin:
         """Heads the student will have (as ``_n_heads``, without its warning)."""
         return 1
 
+    def _size_share(self) -> float:
+        """The share of the teacher's parameters a default student may have."""
+        return 1.0
+
     def _resolve_sizes(self) -> None:
         """``core_layer_sizes_`` and ``head_layer_sizes_``, None following the teacher.
 
@@ -159,6 +163,7 @@ class StudentMixin:
             n_heads=self._planned_heads(),
             in_features=self.n_student_features_,
             n_raw=n_raw_outputs(self.task_, self._n_outputs()),
+            share=self._size_share(),
         )
         self.core_layer_sizes_ = () if custom_core else core
         self.head_layer_sizes_ = head

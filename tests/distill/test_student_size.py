@@ -2,6 +2,7 @@
 
 import pytest
 from distill_settings import TINY
+from sklearn.datasets import make_classification
 from sklearn.ensemble import BaggingClassifier, RandomForestClassifier
 from sklearn.neural_network import MLPClassifier
 
@@ -60,6 +61,8 @@ STUDENTS = [
 def test_default_student_within_the_teachers_parameters(make, clf_teacher, clf_data):
     student = make(clf_teacher).fit(*clf_data)
     budget = teacher_n_params(clf_teacher)
+    if isinstance(student, HydraDistiller):  # M heads of N members: M/N of it
+        budget *= min(1, student.n_heads_ / clf_teacher.n_members)
     assert n_params(student) <= budget
     n_in, n_raw = clf_data[0].shape[1], 3
     assert n_params(student) == student_n_params(
@@ -80,15 +83,44 @@ def test_default_student_within_the_teachers_parameters(make, clf_teacher, clf_d
         assert student_n_params(heads, n_in, n_raw, core, wider) > budget
 
 
-def test_default_student_keeps_full_size_where_it_fits(clf_data):
-    """A budget that does not bind: the members' core and 32-unit heads."""
-    X, y = clf_data
+def test_default_student_keeps_full_size_where_it_fits():
+    """A budget that does not bind: the members' core and 32-unit heads.
+
+    64 features: the members' cost is their input layer, which the student
+    holds once, so even 2 heads' share (2/8 of the teacher) fits.
+    """
+    X, y = make_classification(
+        n_samples=120, n_features=64, n_informative=8, n_classes=3, random_state=0
+    )
     teacher = EnsembleClassifier(
         n_members=8, hidden_layer_sizes=(64,), random_state=0, **TEACHER
     ).fit(X, y)
     student = HydraDistiller(teacher=teacher, n_heads=2, **FEW).fit(X, y)
     assert (student.core_layer_sizes_, student.head_layer_sizes_) == ((64,), (32,))
-    assert n_params(student) <= teacher_n_params(teacher)
+    assert n_params(student) <= teacher_n_params(teacher) * 2 / 8
+
+
+@pytest.mark.parametrize("n_heads", [1, 2, 3])
+def test_fewer_heads_than_members_get_their_share(n_heads, clf_data):
+    """M heads of an N-member teacher: at most M/N of its parameters, and as
+    wide as that allows (one unit more per head would not fit)."""
+    X, y = clf_data
+    teacher = EnsembleClassifier(
+        n_members=6, hidden_layer_sizes=(32,), random_state=0, **TEACHER
+    ).fit(X, y)
+    budget = teacher_n_params(teacher) * n_heads / 6
+    student = HydraDistiller(teacher=teacher, n_heads=n_heads, **FEW).fit(X, y)
+    assert n_params(student) <= budget
+    core, head = student.core_layer_sizes_, student.head_layer_sizes_
+    assert head == (MIN_HEAD_WIDTH,) and core[0] < 32  # the share binds here
+    wider = student_n_params(n_heads, X.shape[1], 3, (core[0] + 1,), head)
+    assert wider > budget
+    # More heads, a larger share: never a smaller student.
+    more = HydraDistiller(teacher=teacher, n_heads=n_heads + 1, **FEW).fit(X, y)
+    assert n_params(more) > n_params(student)
+    # Single-head KD and EnDD students keep the whole teacher's budget.
+    kd = KDDistiller(teacher=teacher, **FEW).fit(X, y)
+    assert teacher_n_params(teacher) / 6 < n_params(kd) <= teacher_n_params(teacher)
 
 
 @pytest.mark.parametrize("n_heads", [None, 2])
