@@ -275,6 +275,23 @@ def test_host_batches_are_pinned_only_for_cuda():
             assert X.shape[1:] == (3, 2) and y.shape[1:] == (3,)
 
 
+def test_member_batches_are_the_rows_each_member_drew():
+    """A ``(B, N)`` batch of row indices gathers ``X[rows]`` and every target
+    at the same rows, member by member (one ``index_select`` under the hood)."""
+    X = torch.randn(50, 3, 2)  # samples of any shape
+    y = (torch.arange(50), torch.rand(50, 4))
+    it = BatchIterator(TensorData(X, y), 8, shuffle=True, n_members=3, device="cpu")
+    seen = torch.zeros(3, 50, dtype=torch.long)
+    for Xb, (yb, wb) in it:
+        assert Xb.shape[1:] == (3, 3, 2) and wb.shape[1:] == (3, 4)
+        for m in range(3):
+            rows = yb[:, m]  # y is the row number: which rows member m drew
+            torch.testing.assert_close(Xb[:, m], X[rows], rtol=0, atol=0)
+            torch.testing.assert_close(wb[:, m], y[1][rows], rtol=0, atol=0)
+            seen[m, rows] += 1
+    assert (seen == 1).all()  # each member: every row once per epoch
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_host_batches_for_cuda_are_gathered_into_pinned_memory():
