@@ -563,6 +563,29 @@ def test_prepared_teacher_has_the_gradient_of_the_plain_loss(n, m, alpha, beta):
     torch.testing.assert_close(grad_fast, grad_plain, rtol=0, atol=1e-12)
 
 
+def test_prepared_loss_takes_logits_in_any_layout():
+    """The student's stacked output layer may hand over its ``(B, M, K)``
+    logits as a view of ``(M, K, B)`` memory (a narrow layer run transposed);
+    the loss and its gradient do not depend on the layout."""
+    rng = np.random.default_rng(60)
+    base = _t(_logits(rng, 9, 3, 4))  # (B, M, K) values
+    y = torch.tensor([0, 3, -1, 1, -1, 2, 2, 0, 1])
+    w = _t(rng.uniform(0.2, 2.0, size=9))
+    prepared = L.prepare_teacher_targets(_t(_logp(rng, 9, 5, 4)), 3)
+    results = []
+    for layout in [(0, 1, 2), (1, 2, 0), (2, 0, 1)]:
+        inverse = tuple(layout.index(i) for i in range(3))
+        stored = base.permute(layout).contiguous().requires_grad_()
+        z = stored.permute(inverse)  # (B, M, K) again, another memory order
+        assert z.shape == base.shape and torch.equal(z, base)
+        loss = _criterion(True)(z, (y, prepared, w))
+        (grad,) = torch.autograd.grad(loss, stored)
+        results.append((loss, grad.permute(inverse)))
+    for loss, grad in results[1:]:
+        torch.testing.assert_close(loss, results[0][0], rtol=0, atol=1e-12)
+        torch.testing.assert_close(grad, results[0][1], rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize(("temperature", "alpha"), [(4.0, 0.9), (1.0, 0.3), (2.0, 1.0)])
 def test_prepared_kd_has_the_value_and_gradient_of_kd_loss(temperature, alpha):
     from skdistill.nn.criteria import KDCriterion
@@ -681,7 +704,13 @@ def _autograd_diversity(weights):
 
 @pytest.mark.parametrize(
     "shapes",
-    [[(2, 10, 4), (2, 4, 3)], [(5, 7, 4)], [(1, 5, 3), (3, 5, 2)], [(16, 20, 6)]],
+    [
+        [(2, 10, 4), (2, 4, 3)],  # batched, the second layer padded to 10 inputs
+        [(5, 7, 4)],
+        [(1, 5, 3), (3, 5, 2)],
+        [(16, 20, 6)],
+        [(2, 6, 3), (3, 6, 2), (2, 3, 4)],  # two head counts: two batches
+    ],
 )
 def test_hydra_diversity_gradient_is_the_formulas(shapes):
     """The closed-form backward: against autograd of the written-out formula,

@@ -298,11 +298,22 @@ def _prepared_classification(
             f"with n_heads={n_heads}"
         )
     a, b = alpha, beta
-    loss = student_logits.new_zeros(())
+    # Classes first, rows last: (M, K, B) logits and (width, B) prepared rows.
+    # On a CPU, torch's softmax and broadcasting kernels vectorise over the
+    # innermost axis: over K = 3 classes a (400, 2, 3) log-softmax took 32 us,
+    # over (3, 400, 2)'s first axis 3 us (one thread), so every term is
+    # computed with the B rows innermost. Same values and gradients.
+    z = student_logits.permute(1, 2, 0).contiguous()
+    prepared = prepared.T.contiguous()
+    loss = z.new_zeros(())
     logp = None
     if a < 1:
-        logp = torch.log_softmax(student_logits, dim=-1)
-        loss = loss + (1 - a) * _correctness(logp, y, labelled, sample_weight)
+        logp = torch.log_softmax(z, dim=1)
+        if labelled is not None:
+            y = torch.where(labelled, y, torch.zeros_like(y))
+        index = y.view(1, 1, batch).expand(n_heads, 1, batch)
+        nll = -logp.gather(1, index).squeeze(1).mean(dim=0)  # (B,)
+        loss = loss + (1 - a) * _masked_mean(nll, labelled, sample_weight)
     if a == 0:
         return loss
     row = None
@@ -312,15 +323,16 @@ def _prepared_classification(
         if t == 1.0 and logp is not None:
             logp_t = logp
         else:
-            logp_t = torch.log_softmax(student_logits / t, dim=-1)
-        cross = (prepared[:, 2 : 2 + n_classes] * _log_mean_probs(logp_t)).sum(-1)
-        row = (a * (1 - b) * t**2) * (prepared[:, 1] - cross)
+            logp_t = torch.log_softmax(z / t, dim=1)
+        log_mean = _log_mean_probs(logp_t, dim=0)  # (K, B): the heads' mean
+        cross = (prepared[2 : 2 + n_classes] * log_mean).sum(0)
+        row = (a * (1 - b) * t**2) * (prepared[1] - cross)
     if b > 0:
         t = temperature
         _check_temperature(t)
-        logp_t = torch.log_softmax(student_logits / t, dim=-1)
-        q = prepared[:, 2 + n_classes :].view(batch, n_heads, n_classes)
-        term = (a * b * t**2) * (prepared[:, 0] - (q * logp_t).sum(dim=(1, 2)))
+        logp_t = torch.log_softmax(z / t, dim=1)
+        q = prepared[2 + n_classes :].view(n_heads, n_classes, batch)
+        term = (a * b * t**2) * (prepared[0] - (q * logp_t).sum(dim=(0, 1)))
         row = term if row is None else row + term
     return loss + _masked_mean(row, None, sample_weight)
 
@@ -376,7 +388,11 @@ def hydra_diversity(head_weights: list[torch.Tensor]) -> torch.Tensor:
     weights = [w for w in head_weights if w.shape[0] >= 2]
     if not weights:  # single heads: nothing to compare
         return head_weights[0].new_zeros(())
-    return _Diversity.apply(*weights)
+    groups: dict[int, list] = {}  # layers of the same number of heads, batched
+    for w in weights:
+        groups.setdefault(w.shape[0], []).append(w)
+    terms = [_Diversity.apply(*group) for group in groups.values()]
+    return terms[0] if len(terms) == 1 else sum(terms)
 
 
 class _Diversity(torch.autograd.Function):
@@ -390,39 +406,51 @@ class _Diversity(torch.autograd.Function):
     own subgradient), ``dL/dG_ij = g_ij r_i r_j`` off the diagonal, ``dL/dG_ii
     = -r_i^2 sum_j g_ij C_ij``, and ``dL/da = 2 (dL/dG) a`` (``G`` is
     symmetric).
+
+    Every layer's units go into one ``(units, M, width)`` batch, each zero-
+    padded to the widest layer's inputs (zeros change no dot product), so
+    the operations do not repeat per layer: 2 head layers of 2 heads
+    (55-16-3) took 0.29 ms forward and backward one layer at a time, 0.22 ms
+    batched (one CPU thread).
     """
 
     @staticmethod
     def forward(ctx, *weights):
-        total = weights[0].new_zeros(())
-        saved = []
-        for weight in weights:
-            units = weight.permute(2, 0, 1).contiguous()  # (out, M, in)
-            gram = units @ units.transpose(1, 2)  # (out, M, M)
-            inv_norm = (gram.diagonal(dim1=1, dim2=2) + _DIVERSITY_EPS).rsqrt()
-            cos = gram * inv_norm.unsqueeze(2) * inv_norm.unsqueeze(1)
-            aligned = cos.clamp_min(0.0)
-            # Every pair but a head with itself (no boolean mask: its indexing
-            # costs a gather and, on CUDA, a wait for the device).
-            pairs = aligned.sum() - aligned.diagonal(dim1=1, dim2=2).sum()
-            total = total + pairs / (weight.shape[0] - 1)
-            saved += [units, cos, inv_norm]
-        ctx.save_for_backward(*saved)
-        return total
+        n_heads = weights[0].shape[0]
+        width = max(w.shape[1] for w in weights)
+        if len(weights) == 1:
+            units = weights[0].permute(2, 0, 1).contiguous()  # (out, M, in)
+        else:
+            n_units = sum(w.shape[2] for w in weights)
+            units = weights[0].new_zeros(n_units, n_heads, width)
+            start = 0
+            for w in weights:
+                units[start : start + w.shape[2], :, : w.shape[1]] = w.permute(2, 0, 1)
+                start += w.shape[2]
+        gram = units @ units.transpose(1, 2)  # (units, M, M)
+        inv_norm = (gram.diagonal(dim1=1, dim2=2) + _DIVERSITY_EPS).rsqrt()
+        cos = gram * (inv_norm.unsqueeze(2) * inv_norm.unsqueeze(1))
+        aligned = cos.clamp_min(0.0)
+        # Every pair but a head with itself (no boolean mask: its indexing
+        # costs a gather and, on CUDA, a wait for the device).
+        pairs = aligned.sum() - aligned.diagonal(dim1=1, dim2=2).sum()
+        ctx.save_for_backward(units, cos, inv_norm)
+        ctx.shapes = [tuple(w.shape) for w in weights]
+        return pairs / (n_heads - 1)
 
     @staticmethod
     def backward(ctx, grad):
-        saved = ctx.saved_tensors
-        grads = []
-        for i in range(0, len(saved), 3):
-            units, cos, inv_norm = saved[i : i + 3]
-            n_heads = units.shape[1]
-            g = (cos >= 0).to(cos.dtype) * (grad / (n_heads - 1))
-            g.diagonal(dim1=1, dim2=2).zero_()
-            d_gram = g * inv_norm.unsqueeze(2) * inv_norm.unsqueeze(1)
-            d_gram.diagonal(dim1=1, dim2=2).sub_((g * cos).sum(2) * inv_norm**2)
-            d_units = 2 * (d_gram @ units)  # (out, M, in)
-            grads.append(d_units.permute(1, 2, 0))  # (M, in, out)
+        units, cos, inv_norm = ctx.saved_tensors
+        n_heads = units.shape[1]
+        g = (cos >= 0).to(cos.dtype) * (grad / (n_heads - 1))
+        g.diagonal(dim1=1, dim2=2).zero_()
+        d_gram = g * (inv_norm.unsqueeze(2) * inv_norm.unsqueeze(1))
+        d_gram.diagonal(dim1=1, dim2=2).sub_((g * cos).sum(2) * inv_norm**2)
+        d_units = 2 * (d_gram @ units)  # (units, M, width)
+        grads, start = [], 0
+        for _, n_in, n_out in ctx.shapes:
+            grads.append(d_units[start : start + n_out, :, :n_in].permute(1, 2, 0))
+            start += n_out
         return tuple(grads)
 
 
