@@ -238,6 +238,33 @@ def test_member_cross_entropy_matches_reference(per_member_labels):
     assert got.item() == pytest.approx(ref_member_ce(logits, y), abs=ATOL)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("per_member_labels", [False, True])
+def test_member_cross_entropy_gradient_in_any_layout(weighted, per_member_labels):
+    """Value and gradient as torch's cross-entropy on the rows x members
+    flattened, whatever memory order the stacked output layer hands over."""
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(5)
+    b, n, k = 9, 3, 4
+    base = _t(_logits(rng, b, n, k))
+    y = torch.tensor(_labels(rng, (b, n) if per_member_labels else (b,), k))
+    w = _t(rng.uniform(0.2, 2.0, size=b)) if weighted else None
+    yy = y if per_member_labels else y.unsqueeze(1).expand(b, n)
+    z = base.clone().requires_grad_()
+    ce = F.cross_entropy(z.reshape(-1, k), yy.reshape(-1), reduction="none").view(b, n)
+    ww = torch.ones(b, dtype=z.dtype) if w is None else w
+    want = ((ce * ww[:, None]).sum(0) / ww.sum()).mean()
+    (want_grad,) = torch.autograd.grad(want, z)
+    for layout in [(0, 1, 2), (1, 0, 2), (1, 2, 0)]:
+        inverse = tuple(layout.index(i) for i in range(3))
+        stored = base.permute(layout).contiguous().requires_grad_()
+        got = L.member_cross_entropy(stored.permute(inverse), y, w)
+        (grad,) = torch.autograd.grad(got, stored)
+        assert got.item() == pytest.approx(want.item(), abs=1e-12)
+        torch.testing.assert_close(grad.permute(inverse), want_grad, rtol=0, atol=1e-12)
+
+
 def test_gaussian_nll_matches_scipy():
     rng = np.random.default_rng(2)
     mean, var, y = (
