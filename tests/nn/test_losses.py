@@ -5,6 +5,7 @@ SciPy special functions, not by re-running the vectorised torch code.
 """
 
 import math
+from itertools import product
 
 import numpy as np
 import pytest
@@ -240,7 +241,9 @@ def test_member_cross_entropy_matches_reference(per_member_labels):
 
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("per_member_labels", [False, True])
-def test_member_cross_entropy_gradient_in_any_layout(weighted, per_member_labels):
+def test_member_cross_entropy_gradient_in_any_layout(
+    weighted, per_member_labels, monkeypatch
+):
     """Value and gradient as torch's cross-entropy on the rows x members
     flattened, whatever memory order the stacked output layer hands over."""
     import torch.nn.functional as F
@@ -256,7 +259,11 @@ def test_member_cross_entropy_gradient_in_any_layout(weighted, per_member_labels
     ww = torch.ones(b, dtype=z.dtype) if w is None else w
     want = ((ce * ww[:, None]).sum(0) / ww.sum()).mean()
     (want_grad,) = torch.autograd.grad(want, z)
-    for layout in [(0, 1, 2), (1, 0, 2), (1, 2, 0)]:
+    from skdistill.nn.losses import _members
+
+    for layout, threshold in product([(0, 1, 2), (1, 0, 2), (1, 2, 0)], [0, 10**9]):
+        # threshold 0: the classes-first path; 10**9: torch's fused kernel
+        monkeypatch.setattr(_members, "_CLASSES_FIRST_MIN", threshold)
         inverse = tuple(layout.index(i) for i in range(3))
         stored = base.permute(layout).contiguous().requires_grad_()
         got = L.member_cross_entropy(stored.permute(inverse), y, w)

@@ -13,6 +13,10 @@ from ._common import (
     _split_gaussian,
 )
 
+#: From this many logits on, a CPU cross-entropy runs classes-first (see
+#: ``member_cross_entropy``); below, torch's fused kernel is faster.
+_CLASSES_FIRST_MIN = 4096
+
 
 # --------------------------------------------------------------------------- members
 def member_cross_entropy(
@@ -45,14 +49,15 @@ def member_cross_entropy(
     0.6931
     """
     batch, n, k = logits.shape
-    if logits.device.type == "cpu":
+    if logits.device.type == "cpu" and logits.numel() >= _CLASSES_FIRST_MIN:
         # Classes first, rows last, in one contiguous copy: torch's CPU
         # softmax does not vectorise over a last axis of a few classes.
         # Cross-entropy of (256 rows x 10 members, 10 classes) took 687 us
         # forward and backward from (B*N, K) rows, 130-169 us from (N, K, B)
         # (one thread); a 20-epoch 8-member fit on 3,000 rows of 3 classes
-        # about 8% less. The copy's backward hands the stacked layers a
-        # gradient of their own layout.
+        # about 8% less. Below about 3,000 logits the copy costs more than
+        # it saves ((200, 1, 3): 68 us fused, 110 us this way). The copy's
+        # backward hands the stacked layers a gradient of their own layout.
         z = logits.permute(1, 2, 0).contiguous()  # (N, K, B)
         index = _member_labels(y, batch, n).T.unsqueeze(1)  # (N, 1, B)
         ce = -torch.log_softmax(z, dim=1).gather(1, index).squeeze(1).T  # (B, N)
