@@ -320,9 +320,13 @@ def endd_loss(
         -MAX_LOG_CONCENTRATION, MAX_LOG_CONCENTRATION
     )
     concentration = log_concentration.exp()
-    pi = _teacher_log_probs(teacher_logp, temperature).exp()
+    # The teacher's side classes-first, (K, N, B): torch's CPU softmax does
+    # not vectorise over a last axis of a few classes (400 rows x 8 members x
+    # 3 classes: 185 us this way round, 67 us classes-first; one thread).
+    teacher = teacher_logp.permute(2, 1, 0).contiguous()
+    pi = _teacher_log_probs(teacher, temperature, dim=0).exp()
     pi = (1.0 - eps) * (pi - 1.0 / n_classes) + 1.0 / n_classes
-    mean_log_pi = torch.log(pi).mean(dim=1)  # (B, K)
+    mean_log_pi = torch.log(pi).mean(dim=1).T  # (B, K)
     nll = (
         torch.lgamma(concentration).sum(dim=-1)
         - torch.lgamma(concentration.sum(dim=-1))

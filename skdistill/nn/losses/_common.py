@@ -38,13 +38,15 @@ def _member_labels(y: torch.Tensor, batch: int, n: int) -> torch.Tensor:
     )
 
 
-def _teacher_log_probs(teacher_logp: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Tempered member log-probabilities ``log softmax(log p / T)``.
+def _teacher_log_probs(
+    teacher_logp: torch.Tensor, temperature: float, dim: int = -1
+) -> torch.Tensor:
+    """Tempered member log-probabilities ``log softmax(log p / T)`` over ``dim``.
 
     ``log p = -inf`` (a zero probability) counts as ``LOG_PROB_FLOOR``; finite
     values, however small, are kept (a stored teacher's logits are not floored).
     """
-    return torch.log_softmax(_floored(teacher_logp) / temperature, dim=-1)
+    return torch.log_softmax(_floored(teacher_logp) / temperature, dim=dim)
 
 
 def _floored(teacher_logp: torch.Tensor) -> torch.Tensor:
