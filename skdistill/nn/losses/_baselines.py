@@ -178,8 +178,15 @@ def wsl_loss(
     _check_temperature(temperature)
     if alpha < 0:
         raise ValueError(f"alpha must be >= 0, got {alpha!r}.")
+    # The teacher's side classes-first, (K, N, B): torch's CPU softmax does
+    # not vectorise over a last axis of a few classes (see endd_loss).
+    teacher = teacher_logp.permute(2, 1, 0).contiguous()
+
+    def mean_member(t):  # log of the members' mean tempered probabilities, (B, K)
+        return _log_mean_probs(_teacher_log_probs(teacher, t, dim=0), dim=1).T
+
     with torch.no_grad():
-        log_pt1 = _log_mean_probs(_teacher_log_probs(teacher_logp, 1.0))
+        log_pt1 = mean_member(1.0)
         if labelled is not None:
             # An extra row has no label: its weight uses the teacher's class.
             y = torch.where(labelled, y, log_pt1.argmax(dim=-1))
@@ -188,7 +195,7 @@ def wsl_loss(
         ce_teacher = -log_pt1.gather(1, y.unsqueeze(1)).squeeze(1)
         ratio = ce_student.detach() / (ce_teacher + 1e-7)
         weight = 1.0 - torch.exp(-ratio)
-    log_pt = _log_mean_probs(_teacher_log_probs(teacher_logp, temperature))
+    log_pt = mean_member(temperature)
     log_ps = torch.log_softmax(student_logits / temperature, dim=-1)
     soft_ce = -(log_pt.exp() * log_ps).sum(dim=-1)
     ce = _masked_mean(ce_student, labelled, sample_weight)
