@@ -175,11 +175,13 @@ def mutual_learning_loss(
         raise ValueError(f"mutual learning needs at least 2 members, got {n}.")
     _check_fraction("weight", weight)
     ce = member_cross_entropy(logits, y, sample_weight)
-    log_p = torch.log_softmax(logits, dim=-1)
+    # Classes-first, (N, K, B), as member_cross_entropy does on the CPU: the
+    # softmax and the KL's sum run over a leading axis, not the last one.
+    log_p = torch.log_softmax(logits.permute(1, 2, 0).contiguous(), dim=1)
     with torch.no_grad():
         p = log_p.exp()
-        others = ((p.sum(dim=1, keepdim=True) - p) / (n - 1)).clamp(min=0.0)
-    kl = F.kl_div(log_p, others, reduction="none").sum(dim=-1)  # (B, N)
+        others = ((p.sum(dim=0, keepdim=True) - p) / (n - 1)).clamp(min=0.0)
+    kl = F.kl_div(log_p, others, reduction="none").sum(dim=1).T  # (B, N)
     return (1.0 - weight) * ce + weight * _masked_mean(kl, None, sample_weight)
 
 
