@@ -304,6 +304,31 @@ def test_member_labels_with_wrong_shape_raise():
         )
 
 
+def test_mutual_learning_gradient_is_the_formulas():
+    """Against autograd of the term written out over the last axis (each
+    member pulled towards the detached mean of the others), in float64."""
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(6)
+    b, n, k = 7, 3, 4
+    z = _t(_logits(rng, b, n, k), grad=True)
+    y = torch.tensor(_labels(rng, (b,), k))
+    w = _t(rng.uniform(0.2, 2.0, size=b))
+    got = L.mutual_learning_loss(
+        z.transpose(0, 1).contiguous().transpose(0, 1), y, 0.4, w
+    )
+    log_p = torch.log_softmax(z, dim=-1)
+    p = log_p.exp().detach()
+    others = (p.sum(dim=1, keepdim=True) - p) / (n - 1)
+    kl = F.kl_div(log_p, others, reduction="none").sum(dim=-1)
+    kl_mean = ((kl * w[:, None]).sum(0) / w.sum()).mean()
+    want = 0.6 * L.member_cross_entropy(z, y, w) + 0.4 * kl_mean
+    (g_got,) = torch.autograd.grad(got, z)
+    (g_want,) = torch.autograd.grad(want, z)
+    assert got.item() == pytest.approx(want.item(), abs=1e-12)
+    torch.testing.assert_close(g_got, g_want, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("n_members", [2, 3, 5])
 @pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
 def test_mutual_learning_matches_reference(n_members, weight):
