@@ -39,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._version import __version__
+from .distill._extra import scale_spread
 from .nn.layers import VmapStack
 from .nn.losses import MAX_LOG_CONCENTRATION
 
@@ -123,9 +124,7 @@ class _PredictionGraph(nn.Module):
         self.y_scale = float(y_scale)
 
     def _spread_logits(self, out):
-        from .distill._extra import scale_spread  # the estimators' own rule
-
-        return scale_spread(out, self.spread, "classification")
+        return scale_spread(out, self.spread, "classification")  # the estimators' rule
 
     def forward(self, x):
         out = self.module(x)
