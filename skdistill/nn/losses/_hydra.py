@@ -16,13 +16,17 @@ from ._common import (
     _log_mean_probs,
     _masked_mean,
     _mean_member_rows,
-    _member_labels,
     _moment_matched,
     _prepared_rows,
     _split_gaussian,
     _teacher_shape,
 )
-from ._members import member_cross_entropy, member_gaussian_nll
+from ._members import (
+    _classes_first_log_probs,
+    _member_nll,
+    member_cross_entropy,
+    member_gaussian_nll,
+)
 
 
 # --------------------------------------------------------------------------- Hydra+
@@ -115,17 +119,17 @@ def hydra_correctness(
     if labelled is None and sample_weight is None:
         return member_cross_entropy(student_logits, y)
     return _correctness(
-        torch.log_softmax(student_logits, dim=-1), y, labelled, sample_weight
+        _classes_first_log_probs(student_logits), y, labelled, sample_weight
     )
 
 
 def _correctness(student_logp, y, labelled, sample_weight):
-    """L1 from the heads' log-probabilities ``(B, M, K)`` (see hydra_correctness)."""
+    """L1 from the heads' classes-first log-probabilities ``(M, K, B)`` (see
+    hydra_correctness)."""
     if labelled is not None:
         y = torch.where(labelled, y, torch.zeros_like(y))
-    batch, n, _ = student_logp.shape
-    nll = -student_logp.gather(-1, _member_labels(y, batch, n).unsqueeze(-1))
-    return _masked_mean(nll.squeeze(-1).mean(dim=1), labelled, sample_weight)
+    nll = _member_nll(student_logp, y).mean(dim=1)  # (B,)
+    return _masked_mean(nll, labelled, sample_weight)
 
 
 def hydra_aggregation(
@@ -309,11 +313,7 @@ def _prepared_classification(
     logp = None
     if a < 1:
         logp = torch.log_softmax(z, dim=1)
-        if labelled is not None:
-            y = torch.where(labelled, y, torch.zeros_like(y))
-        index = y.view(1, 1, batch).expand(n_heads, 1, batch)
-        nll = -logp.gather(1, index).squeeze(1).mean(dim=0)  # (B,)
-        loss = loss + (1 - a) * _masked_mean(nll, labelled, sample_weight)
+        loss = loss + (1 - a) * _correctness(logp, y, labelled, sample_weight)
     if a == 0:
         return loss
     row = None

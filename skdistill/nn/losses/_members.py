@@ -18,6 +18,35 @@ from ._common import (
 _CLASSES_FIRST_MIN = 4096
 
 
+def _classes_first_log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """``(B, N, K)`` logits as ``(N, K, B)`` log-probabilities, rows innermost.
+
+    torch's CPU softmax does not vectorise over a last axis of a few
+    classes: over the 3 classes of a ``(400, 2, 3)`` tensor it took 32 us,
+    over the leading axis of the same values laid out ``(3, 400, 2)`` 3 us
+    (one thread). The copy's backward hands the stacked layers a gradient
+    of their own layout.
+    """
+    return torch.log_softmax(logits.permute(1, 2, 0).contiguous(), dim=1)
+
+
+def _member_nll(log_p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``(B, N)`` negative log-likelihoods of labels ``(B,)`` or ``(B, N)``
+    under ``(N, K, B)`` log-probabilities (see ``_classes_first_log_probs``)."""
+    n, _, batch = log_p.shape
+    index = _member_labels(y, batch, n).T.unsqueeze(1)  # (N, 1, B)
+    return -log_p.gather(1, index).squeeze(1).T
+
+
+def _members_mean(values: torch.Tensor, sample_weight) -> torch.Tensor:
+    """Mean of ``(B, N)`` per-member values: each member's (weighted) batch
+    mean, then the members' mean."""
+    if sample_weight is None:
+        return values.mean()
+    batch, n = values.shape
+    return _masked_mean(values, None, _member_labels(sample_weight, batch, n))
+
+
 # --------------------------------------------------------------------------- members
 def member_cross_entropy(
     logits: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor | None = None
@@ -50,20 +79,14 @@ def member_cross_entropy(
     """
     batch, n, k = logits.shape
     if logits.device.type == "cpu" and logits.numel() >= _CLASSES_FIRST_MIN:
-        # Classes first, rows last, in one contiguous copy: torch's CPU
-        # softmax does not vectorise over a last axis of a few classes.
-        # Cross-entropy of (256 rows x 10 members, 10 classes) took 687 us
-        # forward and backward from (B*N, K) rows, 130-169 us from (N, K, B)
-        # (one thread); a 20-epoch 8-member fit on 3,000 rows of 3 classes
-        # about 8% less. Below about 3,000 logits the copy costs more than
-        # it saves ((200, 1, 3): 68 us fused, 110 us this way). The copy's
-        # backward hands the stacked layers a gradient of their own layout.
-        z = logits.permute(1, 2, 0).contiguous()  # (N, K, B)
-        index = _member_labels(y, batch, n).T.unsqueeze(1)  # (N, 1, B)
-        ce = -torch.log_softmax(z, dim=1).gather(1, index).squeeze(1).T  # (B, N)
-        if sample_weight is None:
-            return ce.mean()
-        return _masked_mean(ce, None, _member_labels(sample_weight, batch, n))
+        # Classes first (see _classes_first_log_probs): cross-entropy of
+        # (256 rows x 10 members, 10 classes) took 687 us forward and
+        # backward from (B*N, K) rows, 130-169 us from (N, K, B) (one
+        # thread); a 20-epoch 8-member fit on 3,000 rows of 3 classes about
+        # 8% less. Below about 3,000 logits the copy costs more than it
+        # saves ((200, 1, 3): 68 us fused, 110 us this way).
+        ce = _member_nll(_classes_first_log_probs(logits), y)
+        return _members_mean(ce, sample_weight)
     # Elsewhere (a GPU, whose step is bound by kernel launches) torch's fused
     # cross-entropy, on rows x members flattened, classes last: the gradient
     # flows back in the layout the stacked layers' batched matmuls take.
@@ -72,7 +95,7 @@ def member_cross_entropy(
     if sample_weight is None:
         return F.cross_entropy(flat, y)
     ce = F.cross_entropy(flat, y, reduction="none").view(batch, n)
-    return _masked_mean(ce, None, _member_labels(sample_weight, batch, n))
+    return _members_mean(ce, sample_weight)
 
 
 def gaussian_nll(
@@ -174,10 +197,10 @@ def mutual_learning_loss(
     if n < 2:
         raise ValueError(f"mutual learning needs at least 2 members, got {n}.")
     _check_fraction("weight", weight)
-    ce = member_cross_entropy(logits, y, sample_weight)
-    # Classes-first, (N, K, B), as member_cross_entropy does on the CPU: the
-    # softmax and the KL's sum run over a leading axis, not the last one.
-    log_p = torch.log_softmax(logits.permute(1, 2, 0).contiguous(), dim=1)
+    # One classes-first log-softmax for both terms: the cross-entropy and the
+    # KL's sum then run over a leading axis, not the last one.
+    log_p = _classes_first_log_probs(logits)  # (N, K, B)
+    ce = _members_mean(_member_nll(log_p, y), sample_weight)
     with torch.no_grad():
         p = log_p.exp()
         others = ((p.sum(dim=0, keepdim=True) - p) / (n - 1)).clamp(min=0.0)
