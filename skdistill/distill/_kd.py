@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from .._constraints import KD, constraints_for
 from ..nn.criteria import KDCriterion
 from ..nn.losses import prepare_mean_targets
+from ..nn.losses._baselines import _prepare_wsl_targets
 from ._base import BaseDistiller
 
 __all__ = ["KDDistiller"]
@@ -180,12 +181,15 @@ device_data, accelerator, **kwargs :
         )
 
     def _prepares_teacher(self) -> bool:
-        return self.task_ == "classification" and self._mode() == "kd"
+        return self.task_ == "classification" and self._mode() in ("kd", "wsl")
 
     def _teacher_tensor(self, teacher, n_heads):
         if not self._prepares_teacher():
             return teacher
-        # The teacher's mean member at T, once per fit (not at every step).
+        # What the loss needs of the teacher, once per fit (not at every
+        # step): KD its mean member at T; WSL that at 1 and at T.
+        if self._mode() == "wsl":
+            return _prepare_wsl_targets(teacher, self.temperature)
         return prepare_mean_targets(teacher, self.temperature)
 
 

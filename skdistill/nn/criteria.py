@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from . import losses as L
-from .losses._baselines import _prepared_kd
+from .losses._baselines import _prepare_wsl_targets, _prepared_kd, _prepared_wsl
 from .losses._hydra import _prepared_classification
 
 __all__ = [
@@ -172,10 +172,12 @@ class KDCriterion(nn.Module):
     :func:`~skdistill.nn.losses.virtual_teacher_loss`).
     For regression, ``"kd"`` is ``(1-a) NLL + a KL(teacher mixture || student)``.
     Rows without a label (see :func:`labelled_rows`) count in the
-    distillation term only. With ``prepared=True`` (``"kd"`` for
-    classification; what the distiller uses) the teacher comes as the
-    ``(B, 1 + K)`` rows of :func:`~skdistill.nn.losses.prepare_mean_targets`
-    at this criterion's temperature: the same loss and gradient, without
+    distillation term only. With ``prepared=True`` (classification; what
+    the distiller uses) the teacher comes prepared once per fit at this
+    criterion's temperature: for ``"kd"`` the ``(B, 1 + K)`` rows of
+    :func:`~skdistill.nn.losses.prepare_mean_targets`, for ``"wsl"`` the
+    ``(B, 2 K)`` rows of the members' mean log-probabilities at 1 and mean
+    probabilities at the temperature: the same loss and gradient, without
     tempering the members at every step.
     """
 
@@ -223,15 +225,12 @@ class KDCriterion(nn.Module):
                 y_pred[:, 0], teacher, y, self.temperature, self.alpha,
                 labelled=labelled, sample_weight=w,
             )  # fmt: skip
-        return L.wsl_loss(
-            y_pred[:, 0],
-            teacher,
-            y,
-            self.temperature,
-            self.alpha,
-            labelled=labelled,
-            sample_weight=w,
-        )
+        if not self.prepared:  # member log-probabilities: prepared here
+            teacher = _prepare_wsl_targets(teacher, self.temperature)
+        return _prepared_wsl(
+            y_pred[:, 0], teacher, y, self.temperature, self.alpha,
+            labelled=labelled, sample_weight=w,
+        )  # fmt: skip
 
 
 class EnDDCriterion(nn.Module):

@@ -672,6 +672,50 @@ def test_prepared_kd_has_the_value_and_gradient_of_kd_loss(temperature, alpha):
         KDCriterion(prepared=True)(z, (y, prepared[:, :4], w))
 
 
+@pytest.mark.parametrize(("temperature", "alpha"), [(2.0, 2.5), (1.0, 0.5)])
+def test_prepared_wsl_has_the_value_and_gradient_of_the_formula(temperature, alpha):
+    """The distiller's WSL criterion reads the teacher prepared once per fit;
+    against autograd of the loss written out on the members themselves,
+    with extra rows (no label), row weights and a zero probability."""
+    import torch.nn.functional as F
+
+    from skdistill.nn.criteria import KDCriterion
+    from skdistill.nn.losses._baselines import _prepare_wsl_targets
+
+    rng = np.random.default_rng(71)
+    z = _t(_logits(rng, 7, 1, 4), grad=True)
+    logp = _logp(rng, 7, 5, 4)
+    logp[1, 2] = [0.0, -np.inf, -np.inf, -np.inf]
+    y = torch.tensor([0, 3, -1, 1, -1, 2, 2])
+    w = _t(rng.uniform(0.2, 2.0, size=7))
+    labelled = y >= 0
+    members = torch.log_softmax(_t(logp).clamp_min(FLOOR), dim=-1)
+    mean_1 = members.exp().mean(dim=1)
+    mean_t = torch.softmax(members / temperature, dim=-1).mean(dim=1)
+    y_w = torch.where(labelled, y, mean_1.argmax(dim=-1))
+    ce = F.cross_entropy(z[:, 0], y_w, reduction="none")
+    ratio = ce.detach() / (-mean_1.log().gather(1, y_w[:, None])[:, 0] + 1e-7)
+    soft = -(mean_t * torch.log_softmax(z[:, 0] / temperature, -1)).sum(-1)
+    lw = w * labelled
+    want = (ce * lw).sum() / lw.sum() + alpha * temperature**2 * (
+        ((1 - torch.exp(-ratio)) * soft * w).sum() / w.sum()
+    )
+    (grad_want,) = torch.autograd.grad(want, z)
+    prepared = _prepare_wsl_targets(_t(logp), temperature)
+    assert prepared.shape == (7, 8)
+    criterion = KDCriterion(
+        mode="wsl", temperature=temperature, alpha=alpha, prepared=True
+    )
+    got = criterion(z, (y, prepared, w))
+    (grad_got,) = torch.autograd.grad(got, z)
+    assert got.item() == pytest.approx(want.item(), abs=1e-10)
+    torch.testing.assert_close(grad_got, grad_want, rtol=0, atol=1e-12)
+    plain = L.wsl_loss(z[:, 0], _t(logp), y, temperature, alpha, labelled, w)
+    assert plain.item() == pytest.approx(want.item(), abs=1e-10)
+    with pytest.raises(ValueError, match="do not fit a student of 4 classes"):
+        criterion(z, (y, prepared[:, :5], w))
+
+
 def test_prepared_teacher_rows_are_prepared_in_chunks(monkeypatch):
     from skdistill.nn.losses import _common
 

@@ -176,28 +176,58 @@ def wsl_loss(
     loss : scalar Tensor
     """
     _check_temperature(temperature)
+    return _prepared_wsl(
+        student_logits,
+        _prepare_wsl_targets(teacher_logp, temperature),
+        y,
+        temperature,
+        alpha,
+        labelled,
+        sample_weight,
+    )
+
+
+def _prepare_wsl_targets(teacher_logp: torch.Tensor, temperature: float):
+    """What :func:`wsl_loss` needs of the teacher, once per fit: per row
+    ``[log pbar_1, pbar_T]``, the log of the members' mean probabilities at
+    ``T = 1`` (for the weights) and the mean at ``temperature`` (the soft
+    labels), ``(n, 2 K)``."""
+    _check_temperature(temperature)
+    _, n_classes = _teacher_shape(teacher_logp)
+
+    def rows(t, out):
+        out[:, :n_classes] = _log_mean_probs(torch.log_softmax(t, dim=-1))
+        tempered = torch.log_softmax(t / temperature, dim=-1)
+        out[:, n_classes:] = _log_mean_probs(tempered).exp()
+
+    return _prepared_rows(teacher_logp, 2 * n_classes, rows)
+
+
+def _prepared_wsl(
+    student_logits, prepared, y, temperature, alpha, labelled=None, sample_weight=None
+):
+    """:func:`wsl_loss` from :func:`_prepare_wsl_targets`' rows (the same
+    value and gradient, without the teacher's softmaxes at every step)."""
+    _check_temperature(temperature)
     if alpha < 0:
         raise ValueError(f"alpha must be >= 0, got {alpha!r}.")
-    # The teacher's side classes-first, (K, N, B): torch's CPU softmax does
-    # not vectorise over a last axis of a few classes (see endd_loss).
-    teacher = teacher_logp.permute(2, 1, 0).contiguous()
-
-    def mean_member(t):  # log of the members' mean tempered probabilities, (B, K)
-        return _log_mean_probs(_teacher_log_probs(teacher, t, dim=0), dim=1).T
-
-    with torch.no_grad():
-        log_pt1 = mean_member(1.0)
-        if labelled is not None:
-            # An extra row has no label: its weight uses the teacher's class.
-            y = torch.where(labelled, y, log_pt1.argmax(dim=-1))
+    n_classes = student_logits.shape[-1]
+    if prepared.dim() != 2 or prepared.shape[-1] != 2 * n_classes:
+        raise ValueError(
+            f"prepared teacher targets of shape {tuple(prepared.shape)} do not "
+            f"fit a student of {n_classes} classes: expected (B, {2 * n_classes})"
+        )
+    log_pt1, mean_pt = prepared[:, :n_classes], prepared[:, n_classes:]
+    if labelled is not None:
+        # An extra row has no label: its weight uses the teacher's class.
+        y = torch.where(labelled, y, log_pt1.argmax(dim=-1))
     ce_student = _sample_cross_entropy(student_logits, y)
     with torch.no_grad():
         ce_teacher = -log_pt1.gather(1, y.unsqueeze(1)).squeeze(1)
         ratio = ce_student.detach() / (ce_teacher + 1e-7)
         weight = 1.0 - torch.exp(-ratio)
-    log_pt = mean_member(temperature)
     log_ps = torch.log_softmax(student_logits / temperature, dim=-1)
-    soft_ce = -(log_pt.exp() * log_ps).sum(dim=-1)
+    soft_ce = -(mean_pt * log_ps).sum(dim=-1)
     ce = _masked_mean(ce_student, labelled, sample_weight)
     soft = _masked_mean(weight * soft_ce, None, sample_weight)
     return ce + alpha * temperature**2 * soft
