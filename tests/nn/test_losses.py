@@ -1251,3 +1251,40 @@ def test_hydra_criterion_keeps_a_nan_teacher_visible():
     teacher[0, 0, 0] = math.nan
     loss = HydraCriterion()(torch.randn(4, 2, 3), (torch.zeros(4).long(), teacher))
     assert torch.isnan(loss)
+
+
+def test_prepared_loss_without_a_gradient_has_the_same_value():
+    """Validation steps (no gradient) take the value-only path: the same
+    loss as the training path, and a NaN teacher row stays visible."""
+    rng = np.random.default_rng(62)
+    z = _t(_logits(rng, 8, 2, 3), grad=True)
+    y = torch.tensor([0, 2, -1, 1, -1, 0, 2, 1])
+    w = _t(rng.uniform(0.2, 2.0, size=8))
+    prepared = L.prepare_teacher_targets(_t(_logp(rng, 8, 5, 3)), 2)
+    for alpha, beta in [(0.9, 0.5), (0.0, 0.5), (1.0, 1.0), (1.0, 0.0)]:
+        crit = _criterion(True, alpha, beta, 2.0, 1.5)
+        with_grad = crit(z, (y, prepared, w))
+        assert with_grad.requires_grad
+        with torch.no_grad():
+            without = crit(z, (y, prepared, w))
+        assert not without.requires_grad
+        assert without.item() == pytest.approx(with_grad.item(), abs=1e-12)
+    prepared[3, 1] = math.nan
+    with torch.no_grad():
+        assert torch.isnan(_criterion(True)(z, (y, prepared, w)))
+
+
+def test_prepared_targets_that_require_grad_are_refused():
+    """Prepared rows are constants of the fit: the loss's closed-form
+    gradient has no term for them, so a tensor that asks for one is an
+    error, not a silently missing gradient."""
+    rng = np.random.default_rng(63)
+    z = _t(_logits(rng, 4, 2, 3), grad=True)
+    prepared = L.prepare_teacher_targets(_t(_logp(rng, 4, 2, 3)), 2)
+    prepared.requires_grad_()
+    with pytest.raises(ValueError, match="constants of the fit"):
+        _criterion(True)(z, (torch.tensor([0, 1, 2, 0]), prepared))
+    with torch.no_grad():
+        assert torch.isfinite(
+            _criterion(True)(z, (torch.tensor([0, 1, 2, 0]), prepared))
+        )
