@@ -9,6 +9,7 @@ from ._common import (
     MAX_LOG_CONCENTRATION,
     _check_fraction,
     _check_temperature,
+    _classes_first,
     _kl_from_log,
     _log_mean_probs,
     _masked_mean,
@@ -195,10 +196,9 @@ def _prepare_wsl_targets(teacher_logp: torch.Tensor, temperature: float):
     _check_temperature(temperature)
     _, n_classes = _teacher_shape(teacher_logp)
 
-    def rows(t, out):
-        out[:, :n_classes] = _log_mean_probs(torch.log_softmax(t, dim=-1))
-        tempered = torch.log_softmax(t / temperature, dim=-1)
-        out[:, n_classes:] = _log_mean_probs(tempered).exp()
+    def rows(t, out):  # classes first: (K, N, n) -> (K, n), see _classes_first
+        out[:, :n_classes] = _log_mean_probs(_classes_first(t, 1.0)).T
+        out[:, n_classes:] = _log_mean_probs(_classes_first(t, temperature)).exp().T
 
     return _prepared_rows(teacher_logp, 2 * n_classes, rows)
 

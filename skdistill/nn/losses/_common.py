@@ -149,12 +149,25 @@ def _prepared_rows(teacher_logp, width, fill) -> torch.Tensor:
     return out
 
 
+def _classes_first(teacher_floored, temperature):
+    """``(n, N, K)`` member log-probabilities as tempered ``(K, N, n)`` ones.
+
+    Prepared once per fit, but over every training row: torch's CPU
+    log-softmax over a last axis of a few classes does not vectorise (4,800
+    rows of 8 members and 3 classes: 3.6 ms over the last axis, 0.5 ms
+    over the first of the same values laid out classes first, one thread).
+    """
+    z = (teacher_floored / temperature).permute(2, 1, 0).contiguous()
+    return torch.log_softmax(z, dim=0)
+
+
 def _mean_member_rows(teacher_floored, temperature):
     """Per row ``[sum_k pbar_k log pbar_k, pbar]`` of the mean member at ``temperature``.
 
     ``pbar = mean_n softmax(log p_n / T)``: the teacher's part of any
     ``KL(pbar || s) = c - sum_k pbar_k log s_k`` (Hydra+'s L2, Hinton's KD).
+    Returned as an ``(n, 1 + K)`` view of classes-first memory.
     """
-    log_mean = _log_mean_probs(torch.log_softmax(teacher_floored / temperature, -1))
-    mean = log_mean.exp()
-    return torch.cat([(mean * log_mean).sum(dim=-1, keepdim=True), mean], dim=-1)
+    log_mean = _log_mean_probs(_classes_first(teacher_floored, temperature))
+    mean = log_mean.exp()  # (K, n)
+    return torch.cat([(mean * log_mean).sum(dim=0, keepdim=True), mean]).T

@@ -11,6 +11,7 @@ from ._common import (
     _DIVERSITY_EPS,
     _check_fraction,
     _check_temperature,
+    _classes_first,
     _floored,
     _gaussian_nll_terms,
     _kl_from_log,
@@ -262,11 +263,11 @@ def prepare_teacher_targets(
 
     def rows(t, out):
         out[:, 1 : 2 + n_classes] = _mean_member_rows(t, aggregation_temperature)
-        logp = torch.log_softmax(t / temperature, dim=-1)[:, member_idx]
+        logp = _classes_first(t, temperature)[:, member_idx]  # (K, P, n)
         p = logp.exp()
-        out[:, 0] = (p * logp).sum(dim=(1, 2)) / n_pairs
-        q = out[:, 2 + n_classes :].view(-1, n_heads, n_classes)
-        q.zero_().index_add_(1, head_idx, p / n_pairs)
+        out[:, 0] = (p * logp).sum(dim=(0, 1)) / n_pairs
+        q = p.new_zeros(n_classes, n_heads, len(t)).index_add_(1, head_idx, p)
+        out[:, 2 + n_classes :] = (q / n_pairs).permute(2, 1, 0).reshape(len(t), -1)
 
     return _prepared_rows(teacher_logp, 2 + n_classes * (1 + n_heads), rows)
 
