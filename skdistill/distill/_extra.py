@@ -21,7 +21,6 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import softmax
 
 from .._base import stacked_probabilities
 from ..teachers import UnknownRowsError
@@ -253,7 +252,7 @@ def scale_spread(out: np.ndarray, spread: float, task: str) -> np.ndarray:
 def teacher_epistemic(targets: np.ndarray, task: str) -> float:
     """Mean epistemic uncertainty of teacher outputs as the student trains on them."""
     if task == "classification":
-        members = softmax(targets.astype(np.float64), axis=-1).transpose(1, 0, 2)
+        members = stacked_probabilities(targets.astype(np.float64))
         return float(classification_uncertainty(members).epistemic.mean())
     return float(targets[..., 0].astype(np.float64).var(axis=1).mean())
 
