@@ -405,3 +405,25 @@ def test_predictions_reduced_on_the_device_match_the_host(monkeypatch):
     # Member probabilities come back whole: reduced on the host.
     assert student.predict_members(X).shape == (3, len(X), 3)
     assert len(used) == 4 * 5  # two calls of two estimators, 5 batches each
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 32, 33, 100])
+def test_stacked_probabilities_is_the_softmax_in_either_layout(n_classes):
+    """Few classes run classes first, many over the last axis: both are
+    scipy's softmax to rounding, (M, n, K), also from a read-only array
+    (a memory map) and from float32 logits."""
+    from scipy.special import softmax
+
+    from skdistill._outputs import stacked_probabilities
+
+    rng = np.random.default_rng(n_classes)
+    logits = rng.normal(scale=6.0, size=(40, 3, n_classes))
+    logits[0, 1, 0] = 80.0  # saturated
+    want = softmax(logits, axis=-1).transpose(1, 0, 2)
+    logits.setflags(write=False)
+    got = stacked_probabilities(logits)
+    assert got.shape == (3, 40, n_classes) and got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
+    single = stacked_probabilities(logits.astype(np.float32))
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single, want, rtol=1e-5, atol=1e-7)
