@@ -1288,3 +1288,31 @@ def test_prepared_targets_that_require_grad_are_refused():
         assert torch.isfinite(
             _criterion(True)(z, (torch.tensor([0, 1, 2, 0]), prepared))
         )
+
+
+def test_hydra_terms_and_diversity_under_mixed_precision():
+    """Under autocast (Accelerate's mixed precision) the heads' logits come
+    in bfloat16: the data terms and L4 run in float32 and backpropagate
+    (L4's backward failed on mixed dtypes before)."""
+    rng = np.random.default_rng(64)
+    prepared = L.prepare_teacher_targets(torch.tensor(_logp(rng, 6, 4, 3)).float(), 2)
+    y = torch.tensor([0, 2, 1, -1, -1, 1])
+    weights = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(0))
+    head = weights.clone().requires_grad_()
+    logits = torch.randn(6, 2, 3, generator=torch.Generator().manual_seed(1))
+    z = logits.clone().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = z.to(torch.bfloat16)
+        data = _criterion(True)(low, (y, prepared))
+        l4 = L.hydra_diversity([head])
+    assert data.dtype == l4.dtype == torch.float32
+    (data + l4).backward()
+    assert head.grad.dtype == torch.float32 and torch.isfinite(head.grad).all()
+    assert z.grad is not None and torch.isfinite(z.grad).all()
+    full = weights.clone().requires_grad_()
+    want = L.hydra_diversity([full])
+    want.backward()
+    torch.testing.assert_close(l4, want)
+    torch.testing.assert_close(head.grad, full.grad)
+    rounded = logits.to(torch.bfloat16).float()
+    torch.testing.assert_close(data, _criterion(True)(rounded, (y, prepared)))

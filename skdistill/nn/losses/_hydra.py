@@ -389,6 +389,8 @@ def _prepared_terms(
     """
     batch, n_heads, n_classes = student_logits.shape
     z = student_logits.permute(1, 2, 0).contiguous()  # (M, K, B)
+    if z.dtype in (torch.float16, torch.bfloat16):  # mixed precision: in full
+        z = z.float()
     prepared = prepared.T.contiguous()  # (width, B)
     loss, grad, logp = 0.0, None, None
     if a < 1:
@@ -528,6 +530,10 @@ class _Diversity(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, *weights):
+        device = weights[0].device.type
+        if torch.is_autocast_enabled(device):  # mixed precision: L4 in full
+            with torch.autocast(device, enabled=False):
+                return _Diversity.forward(ctx, *weights)
         n_heads = weights[0].shape[0]
         views = [w.permute(2, 0, 1) for w in weights]  # (out, M, in), views
         grams = [torch.bmm(v, v.transpose(1, 2)) for v in views]
