@@ -96,6 +96,8 @@ def _masked_mean(
     """
     if labelled is None and sample_weight is None:
         return values.mean()
+    if values.dim() == 1:
+        return (values * _batch_shares(values, labelled, sample_weight)).sum()
     w = torch.ones_like(values) if sample_weight is None else sample_weight
     w = w.to(values.dtype)
     if labelled is not None:
@@ -103,6 +105,21 @@ def _masked_mean(
     if values.dim() == 2 and w.dim() == 1:
         w = w.unsqueeze(1).expand_as(values)
     return ((values * w).sum(dim=0) / w.sum(dim=0).clamp_min(1e-12)).mean()
+
+
+def _batch_shares(like, labelled, sample_weight):
+    """``(B,)`` shares of a batch mean (``w_b / sum w``, see ``_masked_mean``);
+    a float ``1 / B`` when every row counts once."""
+    if labelled is None and sample_weight is None:
+        return 1.0 / like.shape[-1]
+    w = (
+        labelled.to(like.dtype)
+        if sample_weight is None
+        else sample_weight.to(like.dtype)
+    )
+    if labelled is not None and sample_weight is not None:
+        w = w * labelled
+    return w / w.sum().clamp_min(1e-12)
 
 
 def _split_gaussian(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,6 +9,7 @@ import torch
 
 from ._common import (
     _DIVERSITY_EPS,
+    _batch_shares,
     _check_fraction,
     _check_temperature,
     _classes_first,
@@ -339,21 +340,6 @@ class _PreparedHydraTerms(torch.autograd.Function):
         return (grad * grad_out, *([None] * 8))
 
 
-def _row_weights(like, labelled, sample_weight):
-    """``(B,)`` shares of a batch mean (``w_b / sum w``, see ``_masked_mean``);
-    a float ``1 / B`` when every row counts once."""
-    if labelled is None and sample_weight is None:
-        return 1.0 / like.shape[-1]
-    w = (
-        labelled.to(like.dtype)
-        if sample_weight is None
-        else sample_weight.to(like.dtype)
-    )
-    if labelled is not None and sample_weight is not None:
-        w = w * labelled
-    return w / w.sum().clamp_min(1e-12)
-
-
 def _prepared_terms(
     student_logits, y, prepared, a, b, temperature, aggregation_temperature,
     labelled, sample_weight, need_grad,
@@ -394,7 +380,7 @@ def _prepared_terms(
     prepared = prepared.T.contiguous()  # (width, B)
     loss, grad, logp = 0.0, None, None
     if a < 1:
-        omega = _row_weights(z, labelled, sample_weight)
+        omega = _batch_shares(z, labelled, sample_weight)
         coef = omega * ((1 - a) / n_heads)
         if labelled is not None:
             y = torch.where(labelled, y, 0)
@@ -409,7 +395,7 @@ def _prepared_terms(
             grad.scatter_add_(1, index, (-coef).expand(n_heads, 1, batch))
     if a == 0:
         return loss, _batch_first(grad)
-    omega = _row_weights(z, None, sample_weight)
+    omega = _batch_shares(z, None, sample_weight)
     row = 0.0
     if b < 1:
         t = aggregation_temperature
