@@ -378,7 +378,7 @@ def _prepared_terms(
     if z.dtype in (torch.float16, torch.bfloat16):  # mixed precision: in full
         z = z.float()
     prepared = prepared.T.contiguous()  # (width, B)
-    loss, grad, logp = 0.0, None, None
+    loss, grad, logp, probs = 0.0, None, None, None
     if a < 1:
         omega = _batch_shares(z, labelled, sample_weight)
         coef = omega * ((1 - a) / n_heads)
@@ -389,7 +389,8 @@ def _prepared_terms(
         picked = logp.gather(1, index).sum(dim=(0, 1))  # (B,)
         loss = -(picked * coef).sum()
         if need_grad:
-            grad = logp.exp().mul_(coef)
+            probs = logp.exp()  # shared with L2 at t_agg = 1
+            grad = probs * coef
             if not torch.is_tensor(coef):
                 coef = z.new_full((1, 1, 1), coef)
             grad.scatter_add_(1, index, (-coef).expand(n_heads, 1, batch))
@@ -404,7 +405,7 @@ def _prepared_terms(
         if t == 1.0 and logp is not None:
             logp_t = logp
         else:
-            logp_t = torch.log_softmax(z / t, dim=1)
+            logp_t, probs = torch.log_softmax(z / t, dim=1), None
         # log sbar, stably: the heads' log-sum-exp over their largest value
         top = logp_t.amax(dim=0)  # (K, B)
         share = (logp_t - top).exp_()  # (M, K, B)
@@ -414,9 +415,9 @@ def _prepared_terms(
         row = scale * (prepared[1] - (pbar * log_mean).sum(dim=0))
         if need_grad:
             share.div_(total).mul_(pbar)  # pbar_k r_mk
-            step = logp_t.exp().mul_(share.sum(dim=1, keepdim=True)).sub_(share)
-            step.mul_(omega * (scale / t))
-            grad = step if grad is None else grad.add_(step)
+            probs = logp_t.exp() if probs is None else probs
+            step = probs.mul(share.sum(dim=1, keepdim=True)).sub_(share)
+            grad = _accumulate(grad, step, omega, scale / t)
     if b > 0:
         t = temperature
         _check_temperature(t)
@@ -426,9 +427,19 @@ def _prepared_terms(
         row = row + scale * (prepared[0] - (q * logp_t).sum(dim=(0, 1)))
         if need_grad:
             step = logp_t.exp_().mul_(q.sum(dim=1, keepdim=True))
-            step = step.sub_(q).mul_(omega * (scale / t))
-            grad = step if grad is None else grad.add_(step)
+            grad = _accumulate(grad, step.sub_(q), omega, scale / t)
     return loss + (row * omega).sum(), _batch_first(grad)
+
+
+def _accumulate(grad, step, omega, scale):
+    """``grad + omega scale step`` (``grad`` None: 0), in place, one pass."""
+    if torch.is_tensor(omega):
+        if grad is None:
+            return step.mul_(omega * scale)
+        return grad.addcmul_(step, omega, value=scale)
+    if grad is None:
+        return step.mul_(omega * scale)
+    return grad.add_(step, alpha=omega * scale)
 
 
 def _batch_first(grad):
