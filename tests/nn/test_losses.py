@@ -1316,3 +1316,44 @@ def test_hydra_terms_and_diversity_under_mixed_precision():
     torch.testing.assert_close(head.grad, full.grad)
     rounded = logits.to(torch.bfloat16).float()
     torch.testing.assert_close(data, _criterion(True)(rounded, (y, prepared)))
+
+
+def test_prepared_hydra_terms_match_the_public_terms_on_random_cases():
+    """The fused terms against the public per-term losses over random
+    shapes, weights and edge cases: one row, one head, one member, batches
+    with no labelled row, all-zero row weights, a or b at 0 or 1."""
+    gen = torch.Generator().manual_seed(7)
+
+    def draw(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    for case in range(60):
+        batch, heads, members, classes = (
+            int(torch.randint(lo, hi, (), generator=gen))
+            for lo, hi in ((1, 6), (1, 5), (1, 6), (2, 5))
+        )
+        z = (3 * draw(batch, heads, classes)).requires_grad_()
+        teacher = torch.log_softmax(3 * draw(batch, members, classes), -1)
+        y = torch.randint(-1, classes, (batch,), generator=gen)
+        if case % 5 == 0:
+            y[:] = -1  # only extra rows
+        w = None
+        if case % 3 == 0:
+            w = torch.rand(batch, generator=gen, dtype=torch.float64) * (case % 2)
+        a = (0.0, 1.0, 0.3, 0.9)[case % 4]
+        b = (0.0, 1.0, 0.5)[case % 3 - 1] if case % 7 else 0.5
+        temperature, agg = 1.0 + case % 4, 1.0 if case % 2 else 2.0
+        prepared = L.prepare_teacher_targets(teacher, heads, temperature, agg)
+        got = _criterion(True, a, b, temperature, agg)(
+            z, (y, prepared) if w is None else (y, prepared, w)
+        )
+        labelled = y >= 0
+        want = (
+            (1 - a) * L.hydra_correctness(z, y, labelled, w)
+            + a * (1 - b) * L.hydra_aggregation(z, teacher, agg, w)
+            + a * b * L.hydra_individuality(z, teacher, temperature, w)
+        )
+        (g_got,) = torch.autograd.grad(got, z)
+        (g_want,) = torch.autograd.grad(want, z)
+        assert got.item() == pytest.approx(want.item(), abs=1e-10), case
+        torch.testing.assert_close(g_got, g_want, rtol=0, atol=1e-10)
