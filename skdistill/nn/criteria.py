@@ -109,7 +109,10 @@ class HydraCriterion(nn.Module):
     ``teacher`` is instead the ``(B, 2 + K + M K)`` rows of
     :func:`~skdistill.nn.losses.prepare_teacher_targets`, made once per fit
     at this criterion's temperatures and the student's ``M``: the same loss
-    and gradient without tempering the teacher at every step.
+    and gradient without tempering the teacher at every step. The terms and
+    their gradient are then computed together, in closed form; the
+    prepared rows are constants of the fit (a tensor of them that requires
+    grad is refused).
 
     Hydra+'s fourth term, the diversity penalty ``lambda(epoch) L4`` on the
     heads' weights, is not a fit to data: the net adds it to training steps
