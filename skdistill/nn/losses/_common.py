@@ -38,15 +38,13 @@ def _member_labels(y: torch.Tensor, batch: int, n: int) -> torch.Tensor:
     )
 
 
-def _teacher_log_probs(
-    teacher_logp: torch.Tensor, temperature: float, dim: int = -1
-) -> torch.Tensor:
-    """Tempered member log-probabilities ``log softmax(log p / T)`` over ``dim``.
+def _teacher_log_probs(teacher_logp: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Tempered member log-probabilities ``log softmax(log p / T)``.
 
     ``log p = -inf`` (a zero probability) counts as ``LOG_PROB_FLOOR``; finite
     values, however small, are kept (a stored teacher's logits are not floored).
     """
-    return torch.log_softmax(_floored(teacher_logp) / temperature, dim=dim)
+    return torch.log_softmax(_floored(teacher_logp) / temperature, dim=-1)
 
 
 def _floored(teacher_logp: torch.Tensor) -> torch.Tensor:
