@@ -645,17 +645,24 @@ def test_prepared_loss_takes_logits_in_any_layout():
         torch.testing.assert_close(grad, results[0][1], rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize(("temperature", "alpha"), [(4.0, 0.9), (1.0, 0.3), (2.0, 1.0)])
-def test_prepared_kd_has_the_value_and_gradient_of_kd_loss(temperature, alpha):
-    from skdistill.nn.criteria import KDCriterion
-
-    rng = np.random.default_rng(70)
+def _single_student_case(seed):
+    """One student's logits ``(7, 1, 4)`` (requiring grad), 5 members'
+    log-probabilities (one member with a zero probability), labels with two
+    extra rows (-1), row weights, and which rows are labelled."""
+    rng = np.random.default_rng(seed)
     z = _t(_logits(rng, 7, 1, 4), grad=True)
     logp = _logp(rng, 7, 5, 4)
     logp[1, 2] = [0.0, -np.inf, -np.inf, -np.inf]
     y = torch.tensor([0, 3, -1, 1, -1, 2, 2])
     w = _t(rng.uniform(0.2, 2.0, size=7))
-    labelled = y >= 0
+    return z, logp, y, w, y >= 0
+
+
+@pytest.mark.parametrize(("temperature", "alpha"), [(4.0, 0.9), (1.0, 0.3), (2.0, 1.0)])
+def test_prepared_kd_has_the_value_and_gradient_of_kd_loss(temperature, alpha):
+    from skdistill.nn.criteria import KDCriterion
+
+    z, logp, y, w, labelled = _single_student_case(70)
     plain = L.kd_loss(z[:, 0], _t(logp), y, temperature, alpha, labelled, w)
     (grad_plain,) = torch.autograd.grad(plain, z)
     unprepared = KDCriterion(temperature=temperature, alpha=alpha)(z, (y, _t(logp), w))
@@ -682,13 +689,7 @@ def test_prepared_wsl_has_the_value_and_gradient_of_the_formula(temperature, alp
     from skdistill.nn.criteria import KDCriterion
     from skdistill.nn.losses._baselines import _prepare_wsl_targets
 
-    rng = np.random.default_rng(71)
-    z = _t(_logits(rng, 7, 1, 4), grad=True)
-    logp = _logp(rng, 7, 5, 4)
-    logp[1, 2] = [0.0, -np.inf, -np.inf, -np.inf]
-    y = torch.tensor([0, 3, -1, 1, -1, 2, 2])
-    w = _t(rng.uniform(0.2, 2.0, size=7))
-    labelled = y >= 0
+    z, logp, y, w, labelled = _single_student_case(71)
     members = torch.log_softmax(_t(logp).clamp_min(FLOOR), dim=-1)
     mean_1 = members.exp().mean(dim=1)
     mean_t = torch.softmax(members / temperature, dim=-1).mean(dim=1)
