@@ -48,8 +48,12 @@ def stacked_probabilities(logits: np.ndarray) -> np.ndarray:
     over the first axis of a classes-first copy (float64, one thread: 2,400
     rows of 8 members and 3 classes took 1.19 ms with scipy, 0.20 ms so;
     1,000 x 8 x 10: 0.66 against 0.25 ms). With many classes the last axis
-    is the fast one (500 x 16 x 100: scipy 7.9 ms, torch 2.0 ms). The
-    result is a view of ``(K, M, n)`` or ``(n, M, K)`` memory.
+    is the fast one (500 x 16 x 100: scipy 7.9 ms, torch 2.0 ms). Where it
+    counts is the distiller's set-up, on whole arrays (the teacher's
+    outputs, the spread fit): a 1-epoch Hydra+ fit took 69 -> 54 ms.
+    Inside ``predict_proba``'s batches of about 1,300 rows the two cost
+    the same (an ensemble's 100,000-row prediction: 127.5 against 131.8
+    ms). The result is a view of ``(K, M, n)`` or ``(n, M, K)`` memory.
     """
     values = _host_tensor(logits)
     if values.shape[-1] > _CLASSES_FIRST_MAX:
