@@ -15,6 +15,9 @@ file**: no pickle; a class is only imported by name, and only when its
 module is one of :data:`TRUSTED_MODULES` or the user names it in
 ``trusted``; skops blobs are loaded with the same trust. Anything else is
 refused with an :class:`UntrustedTypeError` that lists the types found.
+Trust by module covers that module's own classes only: a function, or a
+name that resolves to an object of another module (``torch.os.system``),
+must be named in ``trusted``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-#: Modules whose classes and functions are trusted without being named.
+#: Modules whose own classes are trusted without being named (functions are not).
 TRUSTED_MODULES = ("skdistill", "torch", "skorch", "sklearn", "numpy", "scipy")
 
 _TAGS = (
@@ -243,8 +246,23 @@ class Reader:
                 continue
             for part in parts[i:]:
                 obj = getattr(obj, part)
+            if name not in self.trusted:
+                self._check_default_trust(name, obj)
             return obj
         raise ValueError(f"{self.path}: cannot import {name!r} ({module}.{attr})")
+
+    def _check_default_trust(self, name, obj) -> None:
+        """What a trusted module's prefix vouches for: its own classes, no more.
+
+        A name is trusted by its first part, so it must name the class it
+        resolves to (``torch.os.system`` resolves through ``torch``'s import
+        of ``os`` to a function of another module), and a function is never
+        trusted by its module alone (``numpy.savetxt`` writes files): the
+        user names such a function in ``trusted``.
+        """
+        own = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+        if not isinstance(obj, type) or f"{own[0]}.{own[1]}" != name:
+            raise UntrustedTypeError(self.path, [name])
 
     def decode(self, node):
         if isinstance(node, list):

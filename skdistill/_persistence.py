@@ -176,6 +176,42 @@ def _bad(path, what):
     return ValueError(f"{path} is not a readable skdistill model file: {what}")
 
 
+#: Parameters that building a network calls, and what each must be.
+_BUILDERS = {
+    "module": torch.nn.Module,
+    "core": torch.nn.Module,
+    "head": torch.nn.Module,
+    "optimizer": torch.optim.Optimizer,
+}
+
+
+def _check_builders(est, path, trusted) -> None:
+    """Refuse a file whose network would be built by calling something else.
+
+    Rebuilding the network calls ``module``, ``core``, ``head`` and
+    ``optimizer`` with keyword arguments read from the file. Each must be a
+    name (a string), a torch module (or optimizer) class, a ``partial`` of
+    one, or a callable the user named in ``trusted``: a tampered file must
+    not make ``load`` call, say, a file-writing class of a trusted library.
+    """
+    import functools
+
+    from ._codec import UntrustedTypeError
+
+    for key, base in _BUILDERS.items():
+        value = est.__dict__.get(key)
+        func = value.func if isinstance(value, functools.partial) else value
+        if func is None or isinstance(func, str):
+            continue
+        name = (
+            f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', '?')}"
+        )
+        if name in set(trusted or ()):
+            continue
+        if not (isinstance(func, type) and issubclass(func, base)):
+            raise UntrustedTypeError(path, [name])
+
+
 def load(path, *, device=None, trusted=None):
     """Load an estimator written by ``est.save(path)``.
 
@@ -212,7 +248,11 @@ def load(path, *, device=None, trusted=None):
         types (:class:`~skdistill._codec.UntrustedTypeError`, a subclass).
     """
     from ._codec import UntrustedTypeError
+    from .training import resolve_device
 
+    if device is not None:
+        # A device this machine lacks is the caller's error, not the file's.
+        resolve_device(device)
     try:
         return _load(path, device, trusted)
     except (IncompatibleVersionError, UntrustedTypeError):
@@ -294,6 +334,7 @@ def _load(path, device, trusted):
                 files[key] = os.path.join(tmp, f"{len(os.listdir(tmp))}_{key}")
                 with open(files[key], "wb") as fh:
                     fh.write(zf.read(name))
+            _check_builders(est, path, trusted)
             est.device_ = device
             est.data_device_ = device
             net = est._init_net()

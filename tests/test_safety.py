@@ -14,6 +14,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
@@ -122,6 +123,39 @@ def test_untrusted_names_in_the_data_are_refused(saved, tmp_path, entry):
     with pytest.raises(UntrustedTypeError) as info:
         load(path)
     assert info.value.types and "trusted" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "module, kwargs",
+    [
+        # Reached through torch's own import of os: os.system, not torch's.
+        ("torch.os.system", {"command": "touch {marker}"}),
+        # A trusted library's function that writes a file.
+        ("numpy.savetxt", {"fname": "{marker}", "X": [1.0, 2.0]}),
+        # A trusted library's class that creates a file when called.
+        ("numpy.memmap", {"filename": "{marker}", "mode": "w+", "shape": [4]}),
+    ],
+)
+def test_a_trusted_prefix_does_not_make_load_call_anything(
+    saved, tmp_path, module, kwargs
+):
+    """A name is trusted by its library, but rebuilding the network calls
+    ``module`` with the file's keyword arguments: only torch modules are
+    called, and only classes are trusted by their library's name."""
+    marker = tmp_path / "pwned"
+    members = _members(saved)
+    tree = json.loads(members["estimator.json"])
+    state = tree["state"]["__dict__"]
+    state["module"] = {"__type__": module}
+    for key, value in kwargs.items():
+        value = value.format(marker=marker) if isinstance(value, str) else value
+        state[f"module__{key}"] = value
+    state["_nested_keys"] = {"__tuple__": [f"module__{k}" for k in kwargs]}
+    path = tmp_path / "prefix.skd"
+    _write(path, {**members, "estimator.json": json.dumps(tree).encode()})
+    with pytest.raises(UntrustedTypeError, match=module):
+        load(path)
+    assert not marker.exists()
 
 
 def test_bad_files_raise_value_errors_only(saved, student, data, tmp_path):
@@ -400,3 +434,10 @@ def test_a_legacy_file_converts_on_request_only(student, data, tmp_path):
     convert_legacy_file(old, new, i_trust_this_file=True)
     X = data[0]
     np.testing.assert_allclose(load(new).predict_proba(X), student.predict_proba(X))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_load_on_a_missing_device_blames_the_device_not_the_file(saved):
+    with pytest.raises(ValueError, match="CUDA is not available") as info:
+        load(saved, device="cuda")
+    assert "not a readable" not in str(info.value)
