@@ -248,7 +248,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         if warm:
             net = self.net_
             net.train_split = predefined_split(valid) if valid is not None else None
-            self._fit_net(net, train, seed, epochs=self.max_epochs)
+            self._fit_net(net, train, seed, epochs=self.max_epochs, warm=True)
             return self
         self._fit_net(self._build_net(valid, seed), train, seed)
         return self

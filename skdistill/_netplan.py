@@ -408,21 +408,28 @@ class NetBuildingMixin:
             net.callbacks_ = [c for c in net.callbacks_ if keep(c)]
         return net
 
-    def _fit_net(self, net, train_data, seed, epochs=None):
+    def _fit_net(self, net, train_data, seed, epochs=None, warm=False):
         """Train the initialised ``net`` on ``train_data`` under a seeded torch RNG.
 
         ``epochs`` (None: ``max_epochs``) more epochs: the net was initialised
-        when it was made, so a fresh net and a warm start train alike.
+        when it was made, so a fresh net and a warm start train alike. With
+        ``warm`` (a fitted net trained on in place by ``warm_start``), only
+        this call's epochs count, and a Ctrl-C before the first of them ends
+        puts the net back as it was.
         """
+        done_before = len(net.history) if warm else 0
+        before = _net_snapshot(net) if warm else None
         with seeded(seed, self.device_):
             net.partial_fit(train_data, None, epochs=epochs)
         # The validation split must not travel with the fitted model.
         net.train_split = None
         if getattr(net, "interrupted_", False) and not any(
-            "train_loss" in epoch for epoch in net.history
+            "train_loss" in epoch for epoch in net.history[done_before:]
         ):
-            # Ctrl-C before one epoch ended: nothing usable was trained, and
-            # the estimator keeps its state from before this fit.
+            # Ctrl-C before one epoch of this call ended: nothing usable was
+            # trained, and the estimator keeps its state from before this fit.
+            if before is not None:
+                _restore_net(net, before, done_before)
             raise KeyboardInterrupt(
                 f"{type(self).__name__}: training was interrupted before its "
                 "first epoch ended"
@@ -432,7 +439,8 @@ class NetBuildingMixin:
         if getattr(net, "interrupted_", False):
             warnings.warn(
                 f"{type(self).__name__}: training was interrupted (KeyboardInterrupt) "
-                f"after {len(net.history)} epoch(s); the model keeps the weights "
+                f"after {len(net.history) - done_before} epoch(s) of this fit; the "
+                "model keeps the weights "
                 "it had then and can be used, or trained on with warm_start=True",
                 UserWarning,
                 stacklevel=3,
@@ -442,3 +450,23 @@ class NetBuildingMixin:
     def _init_net(self):
         """A new, initialised net with the fitted architecture (for loading)."""
         return self._build_net(None, 0)
+
+
+def _net_snapshot(net):
+    """Copies of ``net``'s module and optimizer states (see ``_restore_net``)."""
+    import copy
+
+    optimizer = getattr(net, "optimizer_", None)
+    return (
+        copy.deepcopy(net.module_.state_dict()),
+        None if optimizer is None else copy.deepcopy(optimizer.state_dict()),
+    )
+
+
+def _restore_net(net, snapshot, n_epochs) -> None:
+    """Put back a snapshot's weights and optimizer state; drop later history rows."""
+    module_state, optimizer_state = snapshot
+    net.module_.load_state_dict(module_state)
+    if optimizer_state is not None:
+        net.optimizer_.load_state_dict(optimizer_state)
+    del net.history[n_epochs:]

@@ -238,6 +238,13 @@ class DataChecksMixin:
             per_class = compute_class_weight(
                 class_weight, classes=self.classes_, y=labels
             )
+            bad = ~(np.isfinite(per_class) & (per_class >= 0))
+            if bad.any():
+                raise ValueError(
+                    "class_weight must give every class a finite, non-negative "
+                    f"weight; got {per_class[bad].tolist()} for class(es) "
+                    f"{self.classes_[bad].tolist()}"
+                )
             w = w * per_class[y]
         if not np.all(np.isfinite(w)):
             raise ValueError("sample_weight contains NaN or infinity")

@@ -441,3 +441,37 @@ def test_load_on_a_missing_device_blames_the_device_not_the_file(saved):
     with pytest.raises(ValueError, match="CUDA is not available") as info:
         load(saved, device="cuda")
     assert "not a readable" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "est",
+    [EnsembleClassifier(), EnsembleRegressor(), HydraDistiller(), KDDistiller()],
+    ids=lambda e: type(e).__name__,
+)
+def test_predicting_uncertainty_unfitted_raises_not_fitted(est):
+    with pytest.raises(NotFittedError):
+        est.predict_uncertainty(np.zeros((2, 3)))
+
+
+class _CtrlCWhenArmed(Callback):
+    armed = False
+
+    def on_batch_end(self, net, **kwargs):  # after one batch has trained
+        if self.armed:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_a_warm_starts_first_epoch_keeps_the_old_model(data):
+    X, y = data
+    trap = _CtrlCWhenArmed()
+    est = EnsembleClassifier(n_members=2, random_state=0, callbacks=[trap], **NET)
+    est.fit(X, y)
+    proba, n_epochs = est.predict_proba(X), len(est.history_)
+    est.set_params(warm_start=True)
+    traps = [cb for _, cb in est.net_.callbacks_ if isinstance(cb, _CtrlCWhenArmed)]
+    assert len(traps) == 1
+    traps[0].armed = True  # the net's own copy of the trap
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X, y)
+    np.testing.assert_array_equal(est.predict_proba(X), proba)
+    assert len(est.history_) == n_epochs

@@ -281,3 +281,16 @@ def test_bad_weights_fail_clearly(bad, words, clf):
     ):
         with pytest.raises(ValueError, match=f"(?i){words}"):
             est.fit(X, y, sample_weight=bad(len(y)))
+
+
+@pytest.mark.parametrize("bad", [-1.0, np.nan, np.inf])
+def test_class_weight_must_be_finite_and_non_negative(bad):
+    """A negative class weight would train the model away from that class."""
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    est = EnsembleClassifier(
+        n_members=2, max_epochs=1, class_weight={0: bad, 1: 1.0}, **NET
+    )
+    with pytest.raises(ValueError, match="class_weight") as info:
+        est.fit(X, y)
+    assert "class(es) [0]" in str(info.value)
+    assert not hasattr(est, "net_")

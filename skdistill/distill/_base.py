@@ -587,7 +587,7 @@ default=None
 
     def predict_uncertainty(self, X) -> Bunch:
         """Bunch(total, aleatoric, epistemic) over the heads (nats, or variances)."""
-
+        check_is_fitted(self, "net_")
         if self.task_ == "classification":
             return self._student_outputs(
                 X,
