@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from skorch.helper import predefined_split
 
 from ._base import (
     ACTIVATIONS_PER_INPUT,
@@ -73,7 +72,9 @@ _COMMON_PARAMS_DOC = """
         CPU and CUDA fits of the same seed differ.
     warm_start : bool, default=False
         Continue training the fitted members for ``max_epochs`` more epochs on
-        the next ``fit`` instead of starting again.
+        the next ``fit`` instead of starting again: weights, optimizer state
+        and history go on; the other parameters (``lr``, ``callbacks``, ...)
+        are taken as they are now. The architecture must not change.
     device_data : bool or "auto", default="auto"
         Where the training data lives. True: on the device, once (the fast
         path; batches are device slices). False: in host memory, each batch
@@ -246,8 +247,7 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         train = self._tensor_data(X, y, weights, tr)
         valid = None if va is None else self._tensor_data(X, y, weights, va)
         if warm:
-            net = self.net_
-            net.train_split = predefined_split(valid) if valid is not None else None
+            net = self._warm_net(valid, seed)
             self._fit_net(net, train, seed, epochs=self.max_epochs, warm=True)
             return self
         self._fit_net(self._build_net(valid, seed), train, seed)
@@ -286,6 +286,40 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         if weights is not None:
             targets = (targets, self._to_device(weights))
         return TensorData(self._to_device(X), targets)
+
+    def _warm_net(self, valid, seed):
+        """A net of today's parameters that goes on from the fitted one.
+
+        ``warm_start`` continues the fitted weights, optimizer state and
+        history, but with the parameters as they are now (``lr``,
+        ``weight_decay``, ``batch_size``, ``callbacks``, ``optimizer``...),
+        as scikit-learn's warm starts do; a new optimizer class starts from
+        a fresh state. The fitted net itself is not touched, so a fit that
+        fails or is interrupted leaves it as it was.
+        """
+        import copy
+
+        old = self.net_
+        net = self._build_net(valid, seed)
+        try:
+            net.module_.load_state_dict(old.module_.state_dict())
+        except RuntimeError:
+            raise ValueError(
+                "warm_start=True trains on from the fitted network, so its "
+                "architecture (n_members, hidden_layer_sizes, module and its "
+                "module__* parameters) must stay as it was; set warm_start="
+                "False to fit a new one"
+            ) from None
+        if type(net.optimizer_) is type(old.optimizer_):
+            hyper = [
+                {k: v for k, v in group.items() if k != "params"}
+                for group in net.optimizer_.param_groups
+            ]
+            net.optimizer_.load_state_dict(old.optimizer_.state_dict())
+            for group, values in zip(net.optimizer_.param_groups, hyper):
+                group.update(values)  # today's lr, weight decay, ...
+        net.history = copy.deepcopy(old.history)
+        return net
 
     def _build_net(self, valid, seed):
         """The untrained skorch net holding every member in one module."""

@@ -414,11 +414,10 @@ class NetBuildingMixin:
         ``epochs`` (None: ``max_epochs``) more epochs: the net was initialised
         when it was made, so a fresh net and a warm start train alike. With
         ``warm`` (a fitted net trained on in place by ``warm_start``), only
-        this call's epochs count, and a Ctrl-C before the first of them ends
-        puts the net back as it was.
+        this call's epochs count (``net`` carries the fitted net's history;
+        see ``_warm_net``, which leaves the fitted net untouched).
         """
         done_before = len(net.history) if warm else 0
-        before = _net_snapshot(net) if warm else None
         with seeded(seed, self.device_):
             net.partial_fit(train_data, None, epochs=epochs)
         # The validation split must not travel with the fitted model.
@@ -428,8 +427,6 @@ class NetBuildingMixin:
         ):
             # Ctrl-C before one epoch of this call ended: nothing usable was
             # trained, and the estimator keeps its state from before this fit.
-            if before is not None:
-                _restore_net(net, before, done_before)
             raise KeyboardInterrupt(
                 f"{type(self).__name__}: training was interrupted before its "
                 "first epoch ended"
@@ -451,22 +448,3 @@ class NetBuildingMixin:
         """A new, initialised net with the fitted architecture (for loading)."""
         return self._build_net(None, 0)
 
-
-def _net_snapshot(net):
-    """Copies of ``net``'s module and optimizer states (see ``_restore_net``)."""
-    import copy
-
-    optimizer = getattr(net, "optimizer_", None)
-    return (
-        copy.deepcopy(net.module_.state_dict()),
-        None if optimizer is None else copy.deepcopy(optimizer.state_dict()),
-    )
-
-
-def _restore_net(net, snapshot, n_epochs) -> None:
-    """Put back a snapshot's weights and optimizer state; drop later history rows."""
-    module_state, optimizer_state = snapshot
-    net.module_.load_state_dict(module_state)
-    if optimizer_state is not None:
-        net.optimizer_.load_state_dict(optimizer_state)
-    del net.history[n_epochs:]

@@ -468,10 +468,43 @@ def test_ctrl_c_in_a_warm_starts_first_epoch_keeps_the_old_model(data):
     est.fit(X, y)
     proba, n_epochs = est.predict_proba(X), len(est.history_)
     est.set_params(warm_start=True)
-    traps = [cb for _, cb in est.net_.callbacks_ if isinstance(cb, _CtrlCWhenArmed)]
-    assert len(traps) == 1
-    traps[0].armed = True  # the net's own copy of the trap
-    with pytest.raises(KeyboardInterrupt):
-        est.fit(X, y)
+    _CtrlCWhenArmed.armed = True  # every copy of the trap, the warm net's too
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            est.fit(X, y)
+    finally:
+        _CtrlCWhenArmed.armed = False
     np.testing.assert_array_equal(est.predict_proba(X), proba)
     assert len(est.history_) == n_epochs
+
+
+class _CountEpochs(Callback):
+    def initialize(self):
+        self.epochs = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs += 1
+
+
+def test_a_warm_start_trains_on_with_todays_parameters(data):
+    """As scikit-learn's warm starts: the weights go on, the settings are new."""
+    X, y = data
+    est = EnsembleClassifier(n_members=2, random_state=0, **NET).fit(X, y)
+    n_epochs = len(est.history_)
+    counter = _CountEpochs()
+    est.set_params(warm_start=True, lr=0.05, weight_decay=0.01, callbacks=[counter])
+    est.set_params(max_epochs=2).fit(X, y)
+    group = est.net_.optimizer_.param_groups[0]
+    assert (group["lr"], group["weight_decay"]) == (0.05, 0.01)
+    counted = [cb for _, cb in est.net_.callbacks_ if isinstance(cb, _CountEpochs)]
+    assert len(counted) == 1 and counted[0].epochs == 2
+    assert len(est.history_) == n_epochs + 2
+    # the optimizer's state went on too (Adam's step count)
+    state = next(iter(est.net_.optimizer_.state.values()))
+    assert int(state["step"]) > 2 * len(est.net_.history[-1]["batches"])
+    with pytest.raises(ValueError, match="architecture"):
+        est.set_params(hidden_layer_sizes=(7,)).fit(X, y)
+    with pytest.raises(ValueError, match="architecture"):
+        est.set_params(hidden_layer_sizes=NET["hidden_layer_sizes"], n_members=3).fit(X, y)
+    assert est.predict_members(X).shape[0] == 2
