@@ -447,4 +447,3 @@ class NetBuildingMixin:
     def _init_net(self):
         """A new, initialised net with the fitted architecture (for loading)."""
         return self._build_net(None, 0)
-

@@ -506,5 +506,7 @@ def test_a_warm_start_trains_on_with_todays_parameters(data):
     with pytest.raises(ValueError, match="architecture"):
         est.set_params(hidden_layer_sizes=(7,)).fit(X, y)
     with pytest.raises(ValueError, match="architecture"):
-        est.set_params(hidden_layer_sizes=NET["hidden_layer_sizes"], n_members=3).fit(X, y)
+        est.set_params(hidden_layer_sizes=NET["hidden_layer_sizes"], n_members=3).fit(
+            X, y
+        )
     assert est.predict_members(X).shape[0] == 2
