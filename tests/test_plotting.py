@@ -257,8 +257,9 @@ def test_uncertainty_histograms_from_bunches(two_uncertainties, tmp_path):
     for a, part in zip(axes, ("total", "aleatoric", "epistemic")):
         assert len(a.patches) == 2  # one filled step outline per model
         assert [t.get_text() for t in a.get_legend().get_texts()] == ["ens", "hydra"]
-        tv = uncertainty_tv(teacher[part], student[part], bins=12)
+        tv = uncertainty_tv(teacher[part], student[part])  # the metric's own bins
         assert a.get_title() == f"{part.capitalize()} (TV {tv:.3f})"
+        assert a.get_xlabel() == f"{part} uncertainty"  # data: no unit to tell
         assert a.get_ylabel() == "Density"
         # Both histograms share their bins: their outlines span the same x range.
         x0 = a.patches[0].get_xy()[:, 0]
@@ -294,6 +295,7 @@ def test_uncertainty_histograms_from_estimators(tmp_path):
     assert list(axes) == list(given)
     # Same model twice: identical histograms, zero total variation.
     assert all(a.get_title().endswith("(TV 0.000)") for a in axes)
+    assert all(a.get_xlabel().endswith("(nats)") for a in axes)  # a classifier
     with pytest.raises(ValueError, match="pass X="):
         plot_uncertainty_histograms(FakeClassifier(), FakeClassifier())
     with pytest.raises(ValueError, match="3 Axes"):
@@ -606,7 +608,7 @@ def test_histograms_draw_the_second_model_as_an_outline(two_uncertainties):
     from skdistill.plotting import plot_uncertainty_histograms
 
     teacher, student = two_uncertainties
-    for a in plot_uncertainty_histograms(teacher, student):
+    for a in plot_uncertainty_histograms(teacher, student, units="nats"):
         first, second = a.patches
         assert first.get_fill() and not second.get_fill()
         assert a.get_xlabel().endswith("(nats)")
@@ -628,3 +630,41 @@ def test_histograms_can_share_one_x_range(two_uncertainties):
     for a in axes:
         x = a.patches[0].get_xy()[:, 0]
         assert (x.min(), x.max()) == (pytest.approx(lo), pytest.approx(hi))
+
+
+def test_histogram_tv_does_not_depend_on_the_display_range():
+    """With sharex, two different narrow samples fall in one display bin;
+    the title must still give their distance (a KD student's epistemic
+    uncertainty, all zeros, against an ensemble's small positive values)."""
+    from skdistill.plotting import plot_uncertainty_histograms
+
+    rng = np.random.default_rng(0)
+    teacher = Bunch(total=rng.uniform(0, 0.7, 200), aleatoric=rng.uniform(0, 0.7, 200),
+                    epistemic=rng.uniform(1e-4, 5e-3, 200))  # fmt: skip
+    student = Bunch(total=teacher.total, aleatoric=teacher.aleatoric,
+                    epistemic=np.zeros(200))  # fmt: skip
+    tv = uncertainty_tv(teacher.epistemic, student.epistemic)
+    assert tv > 0.5
+    for sharex in (False, True):
+        axes = plot_uncertainty_histograms(teacher, student, sharex=sharex)
+        assert axes[2].get_title() == f"Epistemic (TV {tv:.3f})"
+
+
+def test_histogram_units_follow_the_task():
+    from sklearn.datasets import make_classification, make_regression
+
+    from skdistill import EnsembleClassifier, EnsembleRegressor
+    from skdistill.plotting import plot_uncertainty_histograms
+
+    opts = dict(n_members=2, hidden_layer_sizes=(4,), max_epochs=1, random_state=0)
+    X, y = make_regression(n_samples=40, n_features=3, random_state=0)
+    reg = EnsembleRegressor(**opts).fit(X, y)
+    axes = plot_uncertainty_histograms(reg, reg, X=X)
+    assert axes[0].get_xlabel() == "total uncertainty (variance, y units²)"
+    Xc, yc = make_classification(n_samples=40, n_features=3, n_informative=2,
+                                 n_redundant=0, random_state=0)  # fmt: skip
+    clf = EnsembleClassifier(**opts).fit(Xc, yc)
+    axes = plot_uncertainty_histograms(clf, clf, X=Xc)
+    assert axes[2].get_xlabel() == "epistemic uncertainty (nats)"
+    axes = plot_uncertainty_histograms(clf, clf, X=Xc, units=None)
+    assert axes[2].get_xlabel() == "epistemic uncertainty"

@@ -54,6 +54,7 @@ def plot_uncertainty_histograms(
     bins: int = 30,
     X: ArrayLike | None = None,
     sharex: bool = False,
+    units: str | None = "auto",
     ax=None,
 ):
     """Histograms of total, aleatoric and epistemic uncertainty, two models overlaid.
@@ -61,7 +62,8 @@ def plot_uncertainty_histograms(
     Three panels; in each the two histograms share their bins (spanning the
     union of both ranges) and are normalised as densities, the first model
     filled, the second as an outline (so neither hides the other), and the title gives
-    their total variation distance (:func:`skdistill.metrics.uncertainty_tv`).
+    their total variation distance (:func:`skdistill.metrics.uncertainty_tv`
+    at its default binning, whatever the panel's bins and range).
 
     Parameters
     ----------
@@ -80,6 +82,11 @@ def plot_uncertainty_histograms(
         value of any component), to compare the sizes of the components at a
         glance; each panel then has ``bins`` bins over that range. By default
         each panel spans its own component, which shows its shape better.
+    units : str, "auto" or None, default="auto"
+        The unit in the x labels. ``"auto"``: from the estimators passed,
+        ``"nats"`` for classifiers (entropies) and ``"variance, y units²"``
+        for regressors (variances of the target); none with uncertainties
+        passed as data (pass ``units="nats"`` for entropies). None: no unit.
     ax : sequence of three matplotlib Axes, default=None
         Where to draw; a new figure with three panels if None.
 
@@ -102,6 +109,7 @@ def plot_uncertainty_histograms(
     """
     if isinstance(names, str) or len(names) != 2:
         raise ValueError(f"names must be two strings; got {names!r}.")
+    unit = _unit(units, teacher_unc, student_unc)
     teacher = _components(teacher_unc, X, "teacher_unc")
     student = _components(student_unc, X, "student_unc")
     axes = _axes(ax, 3)
@@ -116,9 +124,33 @@ def plot_uncertainty_histograms(
                color="tab:blue", alpha=0.4, label=names[0])  # fmt: skip
         a.hist(s, bins=edges, density=True, histtype="step", color="tab:orange",
                linewidth=2, label=names[1])  # fmt: skip
-        tv = uncertainty_tv(t, s, bins=edges)
+        # The metric's own bins: with sharex the display bins span every
+        # component, and two different small samples could share one bin.
+        tv = uncertainty_tv(t, s)
         a.set_title(f"{part.capitalize()} (TV {tv:.3f})")
-        a.set_xlabel(f"{part} uncertainty (nats)")
+        a.set_xlabel(f"{part} uncertainty" + (f" ({unit})" if unit else ""))
+        a.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         a.set_ylabel("Density")
         a.legend()
     return axes
+
+
+def _unit(units, *uncs):
+    """The x labels' unit (see ``plot_uncertainty_histograms``' ``units``)."""
+    if units != "auto":
+        return units
+    kinds = set()
+    for u in uncs:
+        if not hasattr(u, "predict_uncertainty"):
+            continue
+        # A distiller is fitted for either task (task_); a classifier has
+        # classes_ once fitted, which a duck-typed one has too.
+        task = getattr(u, "task_", None)
+        if task is None:
+            task = "classification" if hasattr(u, "classes_") else "regression"
+        kinds.add(task)
+    if kinds == {"regression"}:
+        return "variance, y units²"
+    if kinds == {"classification"}:
+        return "nats"
+    return None  # data alone does not say whether it is entropies or variances

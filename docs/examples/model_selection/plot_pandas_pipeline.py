@@ -124,8 +124,9 @@ X_test.join(uncertainty).sort_values("epistemic", ascending=False).head(8)
 # overlap).
 teacher_unc = ensemble[-1].predict_uncertainty(ensemble[:-1].transform(X_test))
 axes = plot_uncertainty_histograms(
-    teacher_unc, uncertainty, names=("ensemble (N=6)", "Hydra+ (M=3)"), bins=25
-)
+    teacher_unc, uncertainty, names=("ensemble (N=6)", "Hydra+ (M=3)"), bins=25,
+    units="nats",
+)  # fmt: skip
 axes[0].figure.set_size_inches(13, 3.8)
 plt.tight_layout()
 
