@@ -294,3 +294,15 @@ def test_class_weight_must_be_finite_and_non_negative(bad):
         est.fit(X, y)
     assert "class(es) [0]" in str(info.value)
     assert not hasattr(est, "net_")
+
+
+def test_a_class_weighted_away_is_named_by_the_distiller():
+    """Rows of weight 0 are dropped before the teacher is fitted: a class
+    with no weight left is the weights' doing, not the teacher's labels."""
+    X, y = make_classification(n_samples=90, n_features=5, n_informative=3,
+                               n_classes=3, random_state=0)  # fmt: skip
+    student = KDDistiller(teacher=EnsembleClassifier(n_members=2, **NET), **STUDENT)
+    with pytest.raises(ValueError, match=r"class\(es\) \[2\] has weight 0"):
+        student.fit(X, y, sample_weight=(y != 2).astype(float))
+    with pytest.raises(ValueError, match=r"class\(es\) \[2\] has weight 0"):
+        student.set_params(class_weight={0: 1.0, 1: 1.0, 2: 0.0}).fit(X, y)

@@ -235,7 +235,8 @@ class BaseDistiller(
             its weight, ``X_unlabelled`` rows the mean weight. An unfitted
             teacher that accepts ``sample_weight`` is fitted with the same
             weights; one that does not is fitted unweighted, with a warning.
-            Rows of weight 0 are dropped.
+            Rows of weight 0 are dropped (a class left with none is an
+            error that names it).
         X_unlabelled : array-like or DataFrame of shape (n_unlabelled, n_features), \
 default=None
             Rows without labels, in ``X``'s format: the student learns the
@@ -272,7 +273,11 @@ default=None
             )
         teacher_out = None
         if not virtual:
-            teacher_out = self._prepare_teacher(X_teacher, y_raw, weights)
+            try:
+                teacher_out = self._prepare_teacher(X_teacher, y_raw, weights)
+            except ValueError as exc:
+                self._explain_weightless_classes(exc, y_student)
+                raise
         X_student = self._student_input(X_teacher, X, fit=True)
         self._record_student_input(X_student)
         self._resolve_sizes()
@@ -313,6 +318,26 @@ default=None
             rows = tr[:_CHECK_ROWS]
             self._check_student(X_student[rows], teacher_out[rows])
         return self
+
+    def _explain_weightless_classes(self, exc, y_kept) -> None:
+        """Name the cause when weights of 0 took every row of a class away.
+
+        Rows of weight 0 are dropped before the teacher sees the data, so a
+        teacher fitted here never meets such a class, and the class check
+        would blame the teacher's labels.
+        """
+        if self.task_ != "classification" or "was fitted on classes" not in str(exc):
+            return
+        missing = np.setdiff1d(np.arange(len(self.classes_)), y_kept)
+        if missing.size:
+            names = self.classes_[missing].tolist()
+            raise ValueError(
+                f"every row of class(es) {names} has weight 0 (sample_weight "
+                "times class_weight): rows of weight 0 are dropped before the "
+                "teacher is fitted, so it cannot learn these classes, nor the "
+                "student from it. Give those rows a weight, or leave the "
+                "classes out of y"
+            ) from exc
 
     def _check_student(self, X_rows, teacher_rows) -> None:
         """Warn about a student that plainly failed (a hook; EnDD's uses it)."""
