@@ -54,8 +54,12 @@ def transactional(fit):
 
     The fitted attributes (names ending in ``_``) are put back exactly as
     they were before the call, or removed if there were none, whatever the
-    exception, ``KeyboardInterrupt`` included. With ``warm_start`` the
-    network trains in place, so a copy of it is kept until the fit ends.
+    exception, ``KeyboardInterrupt`` included. ``partial_fit`` trains the
+    network in place, so a copy of it is kept until the fit ends (a warm
+    start trains a new net that takes over the fitted weights, see
+    ``_warm_net``). A fit that starts anew begins without the previous
+    fit's attributes, so none of them outlives it (a classifier's
+    ``classes_`` on a model refitted for regression, say).
     A Ctrl-C *after* the first epoch is not an exception here: the training
     layer ends the fit normally with the weights it has, and warns.
     """
@@ -64,9 +68,11 @@ def transactional(fit):
     def wrapper(self, *args, **kwargs):
         before = _fitted_state(self)
         net = before.get("net_")
-        # warm_start and partial_fit train the fitted net in place.
-        in_place = getattr(self, "warm_start", False) or fit.__name__ == "partial_fit"
+        in_place = fit.__name__ == "partial_fit"
         kept_net = copy.deepcopy(net) if net is not None and in_place else None
+        if not (in_place or getattr(self, "warm_start", False)):
+            for key in before:
+                del self.__dict__[key]
         try:
             return fit(self, *args, **kwargs)
         except BaseException:

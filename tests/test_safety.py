@@ -510,3 +510,14 @@ def test_a_warm_start_trains_on_with_todays_parameters(data):
             X, y
         )
     assert est.predict_members(X).shape[0] == 2
+
+
+def test_a_refit_for_the_other_task_keeps_nothing_of_the_first():
+    Xc, yc = make_classification(n_samples=60, n_features=4, random_state=0)
+    Xr, yr = make_regression(n_samples=60, n_features=4, random_state=0)
+    opts = dict(n_heads=2, max_epochs=1, batch_size=32, device="cpu")
+    h = HydraDistiller(**opts).fit(Xc, yc).fit(Xr, yr)
+    assert h.task_ == "regression" and not hasattr(h, "classes_")
+    h = HydraDistiller(**opts).fit(Xr, yr).fit(Xc, yc)
+    assert h.task_ == "classification"
+    assert not hasattr(h, "y_mean_") and not hasattr(h, "y_scale_")
