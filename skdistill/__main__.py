@@ -315,7 +315,7 @@ def _run(args) -> int:
         epistemic = est.predict_uncertainty(X_te).epistemic
         kept = (
             uncertainty_rank_agreement(ens_epistemic, epistemic)
-            if np.ptp(epistemic) > 0 else 0.0
+            if np.ptp(epistemic) > 0 else np.nan  # undefined: no ranking
         )  # fmt: skip
         shifted = est.predict_uncertainty(X_shift).epistemic
         rows.append({
@@ -334,7 +334,7 @@ def _run(args) -> int:
     table = pd.DataFrame(rows).set_index("model")
     out = args.output_dir
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        text = table.to_string(float_format=lambda v: f"{v:.4f}")
+        text = table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="n/a")
     print(f"\n{args.dataset}: {len(X_tr)} training rows, {len(X_te)} test rows\n")
     print(text)
     (out / "table.txt").write_text(text + "\n")

@@ -661,3 +661,29 @@ def test_adapter_fit_bind_and_identity(clf_data):
     assert_allclose(fitted.member_outputs(X), member_outputs(fitted.estimator, X))
     with pytest.raises(TypeError, match="regression teacher"):
         as_teacher(LinearRegression().fit(X, np.arange(len(X)))).classes()
+
+
+def test_a_frozen_teacher_is_shared_by_clones_and_never_refitted():
+    """Cross-validation clones the student, and with it an unwrapped teacher
+    (which each fold then refits); FrozenEstimator keeps one fitted teacher."""
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import cross_val_score
+
+    from skdistill import KDDistiller
+
+    X, y = make_classification(n_samples=90, n_features=4, random_state=0)
+
+    class CountingForest(RandomForestClassifier):
+        fits = 0
+
+        def fit(self, X, y, sample_weight=None):
+            type(self).fits += 1
+            return super().fit(X, y, sample_weight)
+
+    teacher = CountingForest(n_estimators=4, random_state=0).fit(X, y)
+    opts = dict(max_epochs=2, batch_size=32, device="cpu", random_state=0)
+    scores = cross_val_score(KDDistiller(teacher=FrozenEstimator(teacher), **opts),
+                             X, y, cv=3)  # fmt: skip
+    assert CountingForest.fits == 1 and np.all(np.isfinite(scores))
+    cross_val_score(KDDistiller(teacher=teacher, **opts), X, y, cv=3)
+    assert CountingForest.fits == 4  # unwrapped: cloned and refitted per fold

@@ -101,7 +101,9 @@ def disagreement(member_proba: ArrayLike) -> float:
     Returns
     -------
     disagreement : float
-        Between 0 and 1 - 1/n_classes (at most, for many members).
+        Between 0 and 1: 1 when every member predicts a class of its own
+        (possible while members <= classes); with many more members than
+        classes, at most about 1 - 1/n_classes.
 
     Raises
     ------
