@@ -215,11 +215,26 @@ def _metadata(estimator, kind) -> dict[str, str]:
     return meta
 
 
+def _max_opset() -> int | None:
+    """The newest opset the TorchScript exporter writes (None: unknown)."""
+    try:
+        from torch.onnx import _constants
+    except ImportError:  # pragma: no cover - a private module's name moved
+        return None
+    return getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", None)
+
+
 def _check_opset(opset):
     if opset is None:
         return None
     if isinstance(opset, bool) or not isinstance(opset, numbers.Integral) or opset < 9:
         raise ValueError(f"opset must be None or an integer >= 9; got {opset!r}")
+    top = _max_opset()
+    if top is not None and opset > top:
+        raise ValueError(
+            f"opset={opset} is newer than this PyTorch's ONNX exporter writes "
+            f"(at most {top})"
+        )
     return int(opset)
 
 

@@ -55,7 +55,10 @@ def _check_sizes(name, sizes):
 def _from_tensor(X):
     """A torch tensor as a NumPy array (from any device); anything else as it is."""
     if isinstance(X, torch.Tensor):
-        return X.detach().cpu().numpy()
+        X = X.detach().cpu()
+        if X.dtype == torch.bfloat16:  # numpy has no bfloat16; float32 holds it
+            X = X.float()
+        return X.numpy()
     return X
 
 

@@ -75,6 +75,16 @@ def resolve_device(device) -> str:
             )
     elif dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={device!r} was requested but MPS is not available")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        # xpu, meta, ...: an accelerator torch may know but this machine lacks,
+        # or a device that holds no data (meta); say so here, not deep in torch.
+        backend = getattr(torch, dev.type, None)
+        available = getattr(backend, "is_available", None)
+        if dev.type == "meta" or not (callable(available) and available()):
+            raise ValueError(
+                f"device={device!r} is not available for training on this "
+                "machine; use device='cpu', 'cuda' or 'auto'"
+            )
     return str(dev)
 
 

@@ -203,7 +203,7 @@ def test_student_transform_is_refused(clf_ensemble, clf_data, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("opset", [0, 2.5, True, "17"])
+@pytest.mark.parametrize("opset", [0, 2.5, True, "17", 99])
 def test_bad_opset(clf_ensemble, tmp_path, opset):
     with pytest.raises(ValueError, match="opset"):
         to_onnx(clf_ensemble, tmp_path / "x.onnx", opset=opset)

@@ -85,6 +85,22 @@ def test_resolve_device():
     assert resolve_device("auto") == expected
     with pytest.raises(ValueError, match="not a valid torch device"):
         resolve_device("gpu-please")
+    # A device that holds no data, and one this build or machine lacks.
+    with pytest.raises(ValueError, match="'meta' is not available"):
+        resolve_device("meta")
+    if not (hasattr(torch, "xpu") and torch.xpu.is_available()):
+        with pytest.raises(ValueError, match="'xpu' is not available"):
+            resolve_device("xpu")
+
+
+def test_a_bfloat16_tensor_is_taken_as_float32():
+    X = torch.randn(60, 3)
+    y = (X[:, 0] > 0).long().numpy()
+    est = EnsembleClassifier(n_members=2, hidden_layer_sizes=(4,), max_epochs=1,
+                             random_state=0)  # fmt: skip
+    est.fit(X.bfloat16(), y)
+    proba = est.predict_proba(X.bfloat16())
+    np.testing.assert_array_equal(proba, est.predict_proba(X.bfloat16().float()))
 
 
 @pytest.mark.cuda
