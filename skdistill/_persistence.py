@@ -352,7 +352,20 @@ def _load(path, device, trusted):
             estimator = reader.decode_estimator(tree)
     if getattr(estimator, "net_", None) is None:
         raise _bad(path, "it holds no fitted network")
+    _check_consistent(estimator, header, tree, path)
     return estimator
+
+
+def _check_consistent(estimator, header, tree, path) -> None:
+    """The header, the estimator entry and the fitted state tell one story."""
+    if header.get("class") != tree.get("class"):
+        raise _bad(path, f"its header names {header.get('class')!r} but it holds "
+                         f"a {tree.get('class')!r}")  # fmt: skip
+    task = getattr(estimator, "task_", None) or getattr(estimator, "_task", None)
+    needed = {"classification": ("classes_",), "regression": ("y_mean_", "y_scale_")}
+    missing = [a for a in needed.get(task, ()) if not hasattr(estimator, a)]
+    if missing:
+        raise _bad(path, f"its fitted {task} model lacks {', '.join(missing)}")
 
 
 def convert_legacy_file(path, new_path, *, i_trust_this_file=False) -> None:

@@ -521,3 +521,25 @@ def test_a_refit_for_the_other_task_keeps_nothing_of_the_first():
     h = HydraDistiller(**opts).fit(Xr, yr).fit(Xc, yc)
     assert h.task_ == "classification"
     assert not hasattr(h, "y_mean_") and not hasattr(h, "y_scale_")
+
+
+def test_a_file_whose_class_was_swapped_is_refused(data, tmp_path):
+    """A classifier's file relabelled as a regressor (entry and header alike)
+    must not load into a model that fails at predict."""
+    X, y = data
+    y = (y == y[0]).astype(int)  # two classes: two outputs, as a regressor has
+    path = tmp_path / "clf.skd"
+    EnsembleClassifier(n_members=2, random_state=0, **NET).fit(X, y).save(path)
+    members = _members(path)
+    for both in (False, True):
+        tree = json.loads(members["estimator.json"])
+        tree["class"] = "skdistill.ensemble.EnsembleRegressor"
+        changed = {**members, "estimator.json": json.dumps(tree).encode()}
+        if both:
+            header = json.loads(members["skdistill.json"])
+            header["class"] = tree["class"]
+            changed["skdistill.json"] = json.dumps(header).encode()
+        _write(tmp_path / "swapped.skd", changed)
+        match = "lacks y_mean_" if both else "header names"
+        with pytest.raises(ValueError, match=match):
+            load(tmp_path / "swapped.skd")
