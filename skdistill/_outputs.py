@@ -125,6 +125,18 @@ def _assign_rows(result, part, start):
         result[start : start + len(part)] = part
 
 
+def _finite_part(part) -> bool:
+    """Whether every float array of a reduced batch (array, tuple, Bunch) is finite."""
+    values = part.values() if isinstance(part, dict) else (
+        part if isinstance(part, tuple) else (part,)
+    )  # fmt: skip
+    return all(
+        np.isfinite(v).all()
+        for v in values
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+    )
+
+
 #: A module of the user's (a CNN, say) holds about this many activations per
 #: input value of a sample: a guess that keeps prediction batches of images
 #: within memory (a ResNet-8 on 32x32 images holds some 50 per value).
@@ -230,6 +242,13 @@ class OutputsMixin:
                 part = _to_host(device_reduce(out))
             else:
                 part = out if reduce is None else reduce(out)
+            if not _finite_part(part):
+                # Finite outputs, but their reduction in y's units overflowed
+                # (a regressor fitted on targets near float64's limit).
+                raise ValueError(
+                    f"the {name}'s predictions for this input are not finite "
+                    "once scaled to y's units; y's scale leaves no room for them"
+                )
             if result is None:
                 result = _allocate_like(part, n)
             _assign_rows(result, part, start)

@@ -543,3 +543,20 @@ def test_a_file_whose_class_was_swapped_is_refused(data, tmp_path):
         match = "lacks y_mean_" if both else "header names"
         with pytest.raises(ValueError, match=match):
             load(tmp_path / "swapped.skd")
+
+
+def test_a_prediction_that_overflows_in_y_units_is_an_error():
+    """Finite network outputs whose variance overflows once scaled to y's
+    units (targets near float64's limit) must not come back as inf."""
+    X, y = make_regression(n_samples=200, n_features=5, noise=1, random_state=0)
+    y = (y - y.mean()) / y.std() * 4e152  # y's variance is still finite
+    est = EnsembleRegressor(n_members=3, random_state=0, **NET).fit(X, y)
+    assert np.isfinite(est.predict(X, return_std=True)[1]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow note
+        for method in ("predict_std", "predict_uncertainty"):
+            with pytest.raises(ValueError, match="not finite once scaled"):
+                if method == "predict_std":
+                    est.predict(X * 50, return_std=True)
+                else:
+                    est.predict_uncertainty(X * 50)
