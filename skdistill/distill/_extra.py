@@ -104,6 +104,10 @@ class _ExtraRows:
             -1 / 3, 2 / 3, size=per_copy
         )
         noisy = base + scale * self.std * self.rng.standard_normal(base.shape)
+        # Inputs near float32's limit (valid ones) must not be pushed past it
+        # by the noise: the float32 check would blame the user's X.
+        top = float(np.finfo(np.float32).max)
+        np.clip(noisy, -top, top, out=noisy)
         if kind == "noise":
             return noisy
         partners = self.X[self.rng.choice(idx, size=len(base))]

@@ -306,3 +306,17 @@ def test_auto_batch_size_gives_small_tables_enough_steps():
     assert auto_batch_size(50) == 16
     assert auto_batch_size(5) == 5
     assert auto_batch_size(10**6) == 200
+
+
+def test_inputs_near_float32s_limit_are_not_perturbed_past_it():
+    """A valid X near float32's largest value: the perturbed copies stay
+    within it, instead of failing the float32 check in the user's name."""
+    from skdistill import EnsembleClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 3))
+    X[:, 0] *= 3e38 / np.abs(X[:, 0]).max()
+    y = (X[:, 1] > 0).astype(int)
+    teacher = EnsembleClassifier(n_members=2, max_epochs=1, random_state=0)
+    kd = KDDistiller(teacher=teacher, **{**STUDENT, "max_epochs": 1}).fit(X, y)
+    assert np.isfinite(kd.predict_proba(X)).all()
