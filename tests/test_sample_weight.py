@@ -306,3 +306,31 @@ def test_a_class_weighted_away_is_named_by_the_distiller():
         student.fit(X, y, sample_weight=(y != 2).astype(float))
     with pytest.raises(ValueError, match=r"class\(es\) \[2\] has weight 0"):
         student.set_params(class_weight={0: 1.0, 1: 1.0, 2: 0.0}).fit(X, y)
+
+
+def test_a_pipeline_teacher_gets_the_weights(clf):
+    """Without routing, at its last step (scikit-learn's classic spelling);
+    with routing on, wherever its steps asked for them."""
+    import sklearn
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, w = clf
+    kept = w[w > 0]
+    expected = kept * len(kept) / kept.sum()
+    _RecordsWeights.seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no "fitted unweighted"
+        KDDistiller(make_pipeline(StandardScaler(), _RecordsWeights()),
+                    **STUDENT).fit(X, y, sample_weight=w)  # fmt: skip
+    (seen,) = _RecordsWeights.seen
+    assert np.allclose(seen, expected)
+    _RecordsWeights.seen = []
+    with sklearn.config_context(enable_metadata_routing=True):
+        teacher = make_pipeline(
+            StandardScaler().set_fit_request(sample_weight=False),
+            _RecordsWeights().set_fit_request(sample_weight=True),
+        )
+        KDDistiller(teacher, **STUDENT).fit(X, y, sample_weight=w)
+    (seen,) = _RecordsWeights.seen
+    assert np.allclose(seen, expected)

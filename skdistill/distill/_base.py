@@ -234,7 +234,9 @@ class BaseDistiller(
             alike (the weight penalty aside); perturbed copies of a row carry
             its weight, ``X_unlabelled`` rows the mean weight. An unfitted
             teacher that accepts ``sample_weight`` is fitted with the same
-            weights; one that does not is fitted unweighted, with a warning.
+            weights (a ``Pipeline``: its last step, or with scikit-learn's
+            metadata routing on, the steps that request them); one that does
+            not is fitted unweighted, with a warning.
             Rows of weight 0 are dropped (a class left with none is an
             error that names it).
         X_unlabelled : array-like or DataFrame of shape (n_unlabelled, n_features), \

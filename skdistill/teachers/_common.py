@@ -156,11 +156,27 @@ def _clone_fit(est, X, y, sample_weight=None):
     if has_fit_parameter(est, "sample_weight"):
         est.fit(X, y, sample_weight=sample_weight)
         return est
+    from sklearn import get_config
+    from sklearn.pipeline import Pipeline
+
+    if get_config().get("enable_metadata_routing") and hasattr(
+        est, "get_metadata_routing"
+    ):
+        # Routing on: scikit-learn sends the weights where the steps asked
+        # for them (set_fit_request), or says which step did not ask.
+        est.fit(X, y, sample_weight=sample_weight)
+        return est
+    if isinstance(est, Pipeline):
+        name, last = est.steps[-1]
+        if hasattr(last, "fit") and has_fit_parameter(last, "sample_weight"):
+            # scikit-learn's classic spelling: the weights go to the last step.
+            est.fit(X, y, **{f"{name}__sample_weight": sample_weight})
+            return est
     warnings.warn(
         f"the teacher {_name(est)} does not take sample_weight in fit: it is "
         "fitted unweighted (the student's loss is still weighted). For a "
-        "Pipeline, enable scikit-learn's metadata routing or fit the teacher "
-        "yourself and pass it fitted",
+        "Pipeline whose steps need the weights, enable scikit-learn's "
+        "metadata routing, or fit the teacher yourself and pass it fitted",
         UserWarning,
         stacklevel=4,
     )
