@@ -218,7 +218,14 @@ device_data, accelerator, **kwargs :
         return concentration / concentration.sum(axis=1, keepdims=True)
 
     def predict_members(self, X) -> np.ndarray:
-        """Member-like draws from the Dirichlet, ``(n_samples_drawn, n, n_classes)``."""
+        """Member-like draws from the Dirichlet, ``(n_samples_drawn, n, n_classes)``.
+
+        Random draws (seeded by ``random_state``, over the whole of ``X`` at
+        once): their mean and their mutual information estimate
+        ``predict_proba`` and ``predict_uncertainty(X).epistemic`` (the
+        closed forms), the latter biased low with few draws; raise
+        ``n_member_samples`` for a closer estimate.
+        """
         concentration = self.predict_concentration(X)
         n_draws = self.n_member_samples or self.n_teacher_members_
         rng = check_random_state(self.random_state)
