@@ -668,3 +668,21 @@ def test_histogram_units_follow_the_task():
     assert axes[2].get_xlabel() == "epistemic uncertainty (nats)"
     axes = plot_uncertainty_histograms(clf, clf, X=Xc, units=None)
     assert axes[2].get_xlabel() == "epistemic uncertainty"
+
+
+def test_reliability_legend_leaves_the_bin_means_visible():
+    """A binary model's axis runs from 0.5: its confident, accurate bins sit
+    at the top; the legend (once upper left) must not cover their dots."""
+    from skdistill.plotting import plot_reliability_diagram
+
+    rng = np.random.default_rng(0)
+    conf = rng.uniform(0.5, 1.0, 600)
+    y_true = (rng.uniform(size=600) < np.minimum(1.0, conf + 0.1)).astype(int)
+    proba = np.column_stack([1 - conf, conf])
+    ax = np.ravel(plot_reliability_diagram(y_true, proba))[0]
+    fig = ax.figure
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent()
+    dots = next(line for line in ax.get_lines() if line.get_marker() == "o")
+    points = ax.transData.transform(dots.get_xydata())
+    assert not any(box.contains(x, y) for x, y in points)

@@ -146,7 +146,10 @@ def _reliability_panel(ax, name, edges, counts, mean_conf, acc, ece, min_count):
     ax.set_ylim(0, 1)
     ax.set_ylabel("Accuracy")
     ax.tick_params(labelbottom=False)
-    ax.legend(loc="upper left", fontsize="x-small")
+    # Lower right: over the bars' bodies, not their tops. Confident bins
+    # are mostly right, so their tops and dots sit high; upper left covered
+    # a binary model's (its x axis runs from 0.5) high-accuracy dots.
+    ax.legend(loc="lower right", fontsize="x-small", framealpha=0.8)
     strip = ax.inset_axes([0.0, -0.33, 1.0, 0.25], sharex=ax)
     strip.bar(lo, counts, width=width, align="edge", color=color, alpha=0.6)
     if sparse.any():
