@@ -260,8 +260,7 @@ class Reader:
         trusted by its module alone (``numpy.savetxt`` writes files): the
         user names such a function in ``trusted``.
         """
-        own = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-        if not isinstance(obj, type) or f"{own[0]}.{own[1]}" != name:
+        if not isinstance(obj, type) or _qualname(obj) != name:
             raise UntrustedTypeError(self.path, [name])
 
     def decode(self, node):

@@ -7,6 +7,7 @@ outputs and documentation.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -297,8 +298,6 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         a fresh state. The fitted net itself is not touched, so a fit that
         fails or is interrupted leaves it as it was.
         """
-        import copy
-
         old = self.net_
         net = self._build_net(valid, seed)
         try:

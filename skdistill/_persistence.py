@@ -196,19 +196,18 @@ def _check_builders(est, path, trusted) -> None:
     """
     import functools
 
-    from ._codec import UntrustedTypeError
+    from ._codec import UntrustedTypeError, _qualname
 
+    trusted = set(trusted or ())
     for key, base in _BUILDERS.items():
         value = est.__dict__.get(key)
         func = value.func if isinstance(value, functools.partial) else value
         if func is None or isinstance(func, str):
             continue
-        name = (
-            f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', '?')}"
-        )
-        if name in set(trusted or ()):
+        if isinstance(func, type) and issubclass(func, base):
             continue
-        if not (isinstance(func, type) and issubclass(func, base)):
+        name = _qualname(func) if hasattr(func, "__qualname__") else repr(func)
+        if name not in trusted:
             raise UntrustedTypeError(path, [name])
 
 

@@ -154,6 +154,8 @@ class BaseDistiller(
         adapter = self._teacher_adapter_
         if adapter is None:
             adapter = T.as_teacher(self._teacher_spec())
+        if self.task_ == "classification" and not adapter.is_fitted():
+            self._check_no_weightless_class(y)
         memory = check_memory(self.memory)
         fitted = memory.cache(_fit_teacher).call_and_shelve(
             adapter, X_teacher, y, sample_weight
@@ -171,6 +173,23 @@ class BaseDistiller(
         out = self._teacher_targets(X_teacher, y)
         self.n_teacher_members_ = out.shape[1]
         return out
+
+    def _check_no_weightless_class(self, y_kept) -> None:
+        """Refuse a class whose rows all have weight 0, before a teacher is fitted.
+
+        Rows of weight 0 are dropped before the teacher sees the data, so a
+        teacher fitted here would never meet such a class (and the class
+        check after it would blame the teacher's labels).
+        """
+        missing = np.setdiff1d(self.classes_, np.asarray(y_kept))
+        if missing.size:
+            raise ValueError(
+                f"every row of class(es) {missing.tolist()} has weight 0 "
+                "(sample_weight times class_weight): rows of weight 0 are "
+                "dropped before the teacher is fitted, so it cannot learn these "
+                "classes, nor the student from it. Give those rows a weight, "
+                "or leave the classes out of y"
+            )
 
     def _teacher_view(self):
         """The adapter of ``teacher_``: the one made in fit, or (after unpickling,
@@ -275,11 +294,7 @@ default=None
             )
         teacher_out = None
         if not virtual:
-            try:
-                teacher_out = self._prepare_teacher(X_teacher, y_raw, weights)
-            except ValueError as exc:
-                self._explain_weightless_classes(exc, y_student)
-                raise
+            teacher_out = self._prepare_teacher(X_teacher, y_raw, weights)
         X_student = self._student_input(X_teacher, X, fit=True)
         self._record_student_input(X_student)
         self._resolve_sizes()
@@ -320,26 +335,6 @@ default=None
             rows = tr[:_CHECK_ROWS]
             self._check_student(X_student[rows], teacher_out[rows])
         return self
-
-    def _explain_weightless_classes(self, exc, y_kept) -> None:
-        """Name the cause when weights of 0 took every row of a class away.
-
-        Rows of weight 0 are dropped before the teacher sees the data, so a
-        teacher fitted here never meets such a class, and the class check
-        would blame the teacher's labels.
-        """
-        if self.task_ != "classification" or "was fitted on classes" not in str(exc):
-            return
-        missing = np.setdiff1d(np.arange(len(self.classes_)), y_kept)
-        if missing.size:
-            names = self.classes_[missing].tolist()
-            raise ValueError(
-                f"every row of class(es) {names} has weight 0 (sample_weight "
-                "times class_weight): rows of weight 0 are dropped before the "
-                "teacher is fitted, so it cannot learn these classes, nor the "
-                "student from it. Give those rows a weight, or leave the "
-                "classes out of y"
-            ) from exc
 
     def _check_student(self, X_rows, teacher_rows) -> None:
         """Warn about a student that plainly failed (a hook; EnDD's uses it)."""
