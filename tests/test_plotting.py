@@ -353,6 +353,78 @@ def test_decision_and_uncertainty_maps(tmp_path):
     assert fig.axes[2].get_ylabel() == "epistemic (nats)"
 
 
+def _point_colours(points, labels):
+    """The face colour of the first point of each label."""
+    faces = points.get_facecolors()
+    return {str(lab): tuple(faces[np.flatnonzero(labels == lab)[0]]) for lab in
+            np.unique(labels)}  # fmt: skip
+
+
+def test_decision_map_has_a_key_naming_the_classes(tmp_path):
+    """The key names every class, in the colour its points are drawn in."""
+    from matplotlib.collections import PathCollection
+
+    from skdistill.plotting import plot_decision_and_uncertainty
+
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-2, 2, size=(40, 2))
+    y = np.where(X.sum(axis=1) > 0, "right", "left")
+    axes = plot_decision_and_uncertainty(FakeClassifier(), X, y, grid_resolution=10)
+    fig = _save(axes, tmp_path)
+    (key,) = fig.legends  # one key for the figure, under the panels
+    assert key.get_title().get_text() == "class"
+    names = [t.get_text() for t in key.get_texts()]
+    assert names == ["left", "right"]
+    points = next(c for c in axes[0].collections if isinstance(c, PathCollection))
+    colours = _point_colours(points, y)
+    for name, patch in zip(names, key.get_patches()):
+        assert tuple(patch.get_facecolor()) == pytest.approx(colours[name])
+    assert colours["left"] != colours["right"]
+    # Under the panels: it overlaps neither of them.
+    fig.canvas.draw()
+    box = key.get_window_extent()
+    for a in axes:
+        assert not box.overlaps(a.get_window_extent())
+
+
+def test_decision_map_key_on_given_axes_and_for_different_classes():
+    import matplotlib.pyplot as plt
+
+    from skdistill.plotting import plot_decision_and_uncertainty
+
+    class TwoClasses(FakeClassifier):
+        classes_ = np.array(["a", "b"])
+
+    class ThreeClasses(FakeClassifier):
+        classes_ = np.array(["a", "b", "c"])
+
+        def predict_members(self, X):
+            p = super().predict_members(X) * 0.9
+            return np.concatenate([p, np.full((*p.shape[:2], 1), 0.1)], axis=2)
+
+    X = np.random.default_rng(6).uniform(-2, 2, size=(30, 2))
+    y = np.where(X.sum(axis=1) > 0, "b", "a")
+    fig, ax = plt.subplots(1, 2)
+    axes = plot_decision_and_uncertainty(ThreeClasses(), X, y, ax=ax, grid_resolution=6)
+    assert not fig.legends  # the user's figure: the key goes on the decision map
+    key = axes[0].get_legend()
+    assert [t.get_text() for t in key.get_texts()] == ["a", "b", "c"]
+    models = {"two": TwoClasses(), "three": ThreeClasses()}
+    axes = plot_decision_and_uncertainty(models, X, y, grid_resolution=6)
+    # Their classes differ, so each decision map names its own.
+    assert not axes[0, 0].figure.legends
+    assert [t.get_text() for t in axes[0, 0].get_legend().get_texts()] == ["a", "b"]
+    assert [t.get_text() for t in axes[1, 0].get_legend().get_texts()] == [
+        "a", "b", "c"]  # fmt: skip
+    # The same classes: one key under all the panels.
+    axes = plot_decision_and_uncertainty(
+        {"one": TwoClasses(), "other": TwoClasses()}, X, y, grid_resolution=6
+    )
+    (key,) = axes[0, 0].figure.legends
+    assert [t.get_text() for t in key.get_texts()] == ["a", "b"]
+    assert axes[0, 0].get_legend() is None and axes[1, 0].get_legend() is None
+
+
 def test_uncertainty_scale_starts_at_zero_even_without_uncertainty():
     """A one-head student has no epistemic uncertainty: the scale is [0, small]."""
     from matplotlib.collections import QuadMesh
@@ -459,6 +531,11 @@ def test_regression_band(tmp_path):
         "mean",
         "data",
     ]
+    # The key sits outside the axes: it covers no data point and no band.
+    ax.figure.canvas.draw()
+    box = ax.get_legend().get_window_extent()
+    assert not box.overlaps(ax.get_window_extent())
+    assert box.x1 <= ax.figure.bbox.x1 + 1  # and inside the figure
 
 
 def test_regression_band_without_members_and_without_y(tmp_path):

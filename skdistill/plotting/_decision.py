@@ -25,7 +25,9 @@ def plot_decision_and_uncertainty(
     Two panels per model over a grid covering the data (plus a 10% margin):
     the predicted class (arg-max of ``predict_proba``) and the epistemic
     uncertainty (``predict_uncertainty(grid).epistemic``, in nats); both show
-    the training points coloured by class. Given several models, all their
+    the training points coloured by class, and a key names the classes (under
+    the panels in a new figure; on the decision map when ``ax`` is given, or
+    when the models' classes differ). Given several models, all their
     epistemic maps share one colour scale, from 0 to the largest value of any
     of them, with one colour bar, so a darker map means less disagreement. A
     model whose epistemic uncertainty is 0 everywhere (a one-head student
@@ -119,14 +121,35 @@ def plot_decision_and_uncertainty(
             raise ValueError(
                 f"ax must hold {2 * len(models)} Axes (two per model); got {axes.size}."
             )
-    for row, (name, est), (proba, epistemic) in zip(axes, models.items(), maps):
-        mesh = _decision_row(row, est, X, X_arr, y, xx, yy, proba, epistemic, top)
+    keys = [_class_key(est, y, proba.shape[1]) for est, (proba, _) in
+            zip(models.values(), maps)]  # fmt: skip
+    shared = ax is None and all(
+        np.array_equal(labels, keys[0][0]) for labels, _ in keys
+    )
+    for row, (name, est), (proba, epistemic), (labels, cmap) in zip(
+        axes, models.items(), maps, keys
+    ):
+        mesh = _decision_row(
+            row, X, X_arr, y, xx, yy, proba, epistemic, top, labels, cmap, est
+        )
+        if not shared:
+            row[0].legend(handles=_key_handles(labels, cmap), title="class",
+                          loc="best", fontsize="small", framealpha=0.85)  # fmt: skip
         if name is None:
             row[0].set_title("Predicted class")
             row[1].set_title("Epistemic uncertainty")
         else:
             row[0].set_title(f"{name}: predicted class")
             row[1].set_title(f"{name}: epistemic uncertainty")
+    if shared:
+        labels, cmap = keys[0]
+        axes[0, 0].figure.legend(
+            handles=_key_handles(labels, cmap),
+            title="class",
+            loc="outside lower center",
+            ncol=min(len(labels), 6),
+            fontsize="small",
+        )
     if several:
         axes[0, 1].figure.colorbar(
             mesh,
@@ -150,16 +173,36 @@ def _one_head(estimator, X) -> bool:
     return np.asarray(members).shape[0] == 1
 
 
-def _decision_row(row, estimator, X, X_arr, y, xx, yy, proba, epistemic, top):
-    """Decision map and epistemic map of one model; returns the epistemic mesh."""
+def _class_key(estimator, y, n_outputs):
+    """The classes a model's columns stand for, and one colour for each."""
+    from matplotlib.colors import ListedColormap
+
     classes = getattr(estimator, "classes_", None)
     if classes is None:
         classes = np.unique(y)
+    n_colors = max(n_outputs, len(classes), 2)
+    base = _pyplot().get_cmap("tab10" if n_colors <= 10 else "tab20").colors
+    colors = [base[i % len(base)] for i in range(n_colors)]
+    return np.asarray(classes), ListedColormap(colors)
+
+
+def _key_handles(labels, cmap):
+    """Legend entries: a patch in each class's colour, named after the class."""
+    from matplotlib.patches import Patch
+
+    return [
+        Patch(facecolor=cmap(i), edgecolor="k", label=str(label))
+        for i, label in enumerate(labels)
+    ]
+
+
+def _decision_row(row, X, X_arr, y, xx, yy, proba, epistemic, top, classes, cmap,
+                  estimator):  # fmt: skip
+    """Decision map and epistemic map of one model; returns the epistemic mesh."""
     y_idx = _check_labels(y, classes)[0]  # colour index of each point
-    n_colors = max(proba.shape[1], 2)
+    top_color = cmap.N - 1
     decision = proba.argmax(axis=1).reshape(xx.shape)
-    cmap = "tab10" if n_colors <= 10 else "tab20"
-    row[0].pcolormesh(xx, yy, decision, cmap=cmap, vmin=0, vmax=n_colors - 1,
+    row[0].pcolormesh(xx, yy, decision, cmap=cmap, vmin=0, vmax=top_color,
                       alpha=0.35, shading="auto")  # fmt: skip
     mesh = row[1].pcolormesh(
         xx, yy, epistemic, cmap="viridis", shading="auto", vmin=0.0, vmax=top
@@ -178,7 +221,7 @@ def _decision_row(row, estimator, X, X_arr, y, xx, yy, proba, epistemic, top):
     names = getattr(X, "columns", ["x0", "x1"])
     for a in row:
         a.scatter(X_arr[:, 0], X_arr[:, 1], c=y_idx, cmap=cmap, vmin=0,
-                  vmax=n_colors - 1, edgecolors="k", s=15)  # fmt: skip
+                  vmax=top_color, edgecolors="k", s=15)  # fmt: skip
         a.set_xlabel(str(names[0]))
         a.set_ylabel(str(names[1]))
     return mesh

@@ -6,7 +6,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..uncertainty import _as_float_array, regression_uncertainty
-from ._common import _axes, _like_input
+from ._common import _axes, _like_input, _pyplot
 
 
 def plot_regression_band(
@@ -23,7 +23,9 @@ def plot_regression_band(
     inside it, a ±2σ band of the aleatoric variance alone: the part of the
     outer band outside the inner one is the epistemic contribution. Both bands
     are opaque (orange, then blue over it), so their colours match the legend
-    wherever they overlap. The data are drawn as points when ``y`` is given.
+    wherever they overlap. The data are drawn as points when ``y`` is given. The
+    key sits outside the axes, on their right, so it covers neither data nor
+    bands.
 
     Parameters
     ----------
@@ -102,6 +104,8 @@ def plot_regression_band(
     total_sd = 2.0 * np.sqrt(np.asarray(unc.total, dtype=np.float64))
     alea_sd = 2.0 * np.sqrt(np.asarray(unc.aleatoric, dtype=np.float64))
 
+    if ax is None:  # room on the right for the key, outside the data
+        ax = _pyplot().subplots(figsize=(7.5, 4.5), layout="constrained")[1]
     ax = _axes(ax, 1)
     ax.fill_between(
         x_grid,
@@ -125,5 +129,8 @@ def plot_regression_band(
     ax.set_xlabel(str(getattr(X, "columns", ["x"])[0]))
     ax.set_ylabel("y")
     ax.set_title("Predictive mean and uncertainty")
-    ax.legend()
+    # Outside the axes, right of them: inside, it covered data or the bands
+    # wherever it went (matplotlib's "best" does not see filled bands).
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small",
+              borderaxespad=0.0)  # fmt: skip
     return ax
