@@ -274,7 +274,9 @@ class _BaseEnsemble(NeuralEstimatorMixin, BaseEstimator):
         self._plan_data(X, y)
         train = self._tensor_data(X, y, weights, np.arange(len(X)))
         net = self._build_net(None, seed) if first else self.net_
-        self._fit_net(self._streaming_net(net), train, seed, epochs=1)
+        self._fit_net(
+            self._streaming_net(net, continuing=not first), train, seed, epochs=1
+        )
         return self
 
     def _tensor_data(self, X, y, weights, rows):

@@ -392,12 +392,38 @@ class NetBuildingMixin:
             net.initialize()
         return net
 
-    def _streaming_net(self, net):
+    def _streaming_net(self, net, continuing=False):
         """``net`` ready for ``partial_fit``: no validation split, no early stop.
 
         A net fitted by ``fit`` with early stopping carries its callback, which
-        needs a validation loss that a chunk of a stream does not have.
+        needs a validation loss that a chunk of a stream does not have. A
+        ``continuing`` net (fitted before) takes today's ``lr``,
+        ``weight_decay``, ``optimizer__*`` and ``batch_size``, as skorch's
+        ``set_params`` applies them to a fitted net: into the optimizer's
+        parameter groups, its state (Adam's moments) kept. Its optimizer class
+        and callbacks stay those of the call that built it (their state
+        carries from chunk to chunk); a changed ``optimizer`` says so.
         """
+        if continuing:
+            hyper = {"lr": self.lr, "optimizer__weight_decay": self.weight_decay}
+            hyper.update(
+                (k, v)
+                for k, v in self._nested_params().items()
+                if k.startswith("optimizer__")
+            )
+            net.set_params(**hyper)
+            net.batch_size = self._batch_rows()
+            built = getattr(net.optimizer_, "optimizer", net.optimizer_)  # accelerate
+            wanted = self._optimizer_class()
+            wanted = getattr(wanted, "func", wanted)  # a partial
+            if type(built) is not wanted:
+                warnings.warn(
+                    f"partial_fit goes on with the {type(built).__name__} "
+                    f"optimizer of its first call (its state carries on); "
+                    f"optimizer={self.optimizer!r} applies from the next fit",
+                    UserWarning,
+                    stacklevel=4,
+                )
         net.train_split = None
 
         def keep(entry):

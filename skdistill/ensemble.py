@@ -203,7 +203,10 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         requires. ``validation_fraction``, ``early_stopping``, ``max_epochs``
         and ``warm_start`` play no part: each call is one epoch over the
         chunk, in ``batch_size`` steps (``batch_size="auto"`` is set by the
-        first chunk's size).
+        first chunk's size). Later calls take ``lr``, ``weight_decay``,
+        ``optimizer__*`` and ``batch_size`` as they are then (the
+        optimizer's state carries on); the optimizer class, the callbacks
+        and the architecture stay those of the first call.
 
         Parameters
         ----------
@@ -333,7 +336,10 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
         from its chunk. ``validation_fraction``, ``early_stopping``,
         ``max_epochs`` and ``warm_start`` play no part: each call is one
         epoch over the chunk, in ``batch_size`` steps (``batch_size="auto"``
-        is set by the first chunk's size).
+        is set by the first chunk's size). Later calls take ``lr``,
+        ``weight_decay``, ``optimizer__*`` and ``batch_size`` as they are
+        then (the optimizer's state carries on); the optimizer class, the
+        callbacks and the architecture stay those of the first call.
 
         Parameters
         ----------

@@ -170,3 +170,39 @@ def test_partial_fit_after_an_early_stopped_fit(data):
     student = HydraDistiller(n_heads=2, max_epochs=20, **OPTS).fit(X, y)
     student.partial_fit(X[:100], y[:100])  # its default teacher streams too
     assert student.score(X_te, y_te) > 0.7
+
+
+def _weights(est):
+    return [p.detach().clone() for p in est.net_.module_.parameters()]
+
+
+@pytest.mark.parametrize("kind", ["ensemble", "hydra"])
+def test_later_calls_take_todays_optimiser_settings(kind, teacher, data):
+    """set_params between calls applies, as skorch's set_params on a fitted net."""
+    X, y, _, _ = data
+    X, y = X[:200], y[:200]
+    if kind == "ensemble":
+        est = EnsembleClassifier(n_members=2, batch_size=50, **OPTS)
+    else:
+        est = HydraDistiller(teacher=teacher, n_heads=2, batch_size=50, **OPTS)
+    est.partial_fit(X, y, classes=np.unique(y))
+    before = _weights(est)
+    est.set_params(lr=0.0)  # Adam at lr 0 moves nothing
+    est.partial_fit(X, y)
+    assert all(a.equal(b) for a, b in zip(before, _weights(est)))
+    est.set_params(lr=1e-3, weight_decay=0.5, batch_size=100)
+    est.partial_fit(X, y)
+    assert not all(a.equal(b) for a, b in zip(before, _weights(est)))
+    groups = est.net_.optimizer_.param_groups
+    assert {(g["lr"], g["weight_decay"]) for g in groups} == {(1e-3, 0.5)}
+    assert len(est.history_[-1]["batches"]) == 2  # 200 rows in steps of 100
+    assert len(est.history_) == 3
+
+
+def test_a_new_optimizer_between_calls_says_it_applies_next_fit(data):
+    X, y, _, _ = data
+    est = EnsembleClassifier(n_members=2, **OPTS).partial_fit(X, y, classes=[0, 1, 2])
+    est.set_params(optimizer="sgd")
+    with pytest.warns(UserWarning, match="Adam optimizer of its first call"):
+        est.partial_fit(X, y)
+    assert type(est.net_.optimizer_).__name__ == "Adam"

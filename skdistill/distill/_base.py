@@ -404,7 +404,11 @@ default=None
         schedules (Hydra's diversity warm-up, EnDD's temperature) count one
         call as one epoch of ``max_epochs``. ``student_transform`` is fitted
         on the first chunk. A DataFrame with non-numeric columns is not
-        supported here: encode it first.
+        supported here: encode it first. Later calls take ``lr``,
+        ``weight_decay``, ``optimizer__*`` and ``batch_size`` as they are
+        then (the optimizer's state carries on); the optimizer class, the
+        callbacks and the student's architecture stay those of the first
+        call.
 
         Parameters
         ----------
@@ -531,7 +535,9 @@ default=None
             self.spread_ = 1.0
         else:
             net = self.net_
-        self._fit_net(self._streaming_net(net), train, seed, epochs=1)
+        self._fit_net(
+            self._streaming_net(net, continuing=not first), train, seed, epochs=1
+        )
         return self
 
     def _n_extra_copies(self) -> int:
