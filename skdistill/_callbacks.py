@@ -110,6 +110,7 @@ class _WarnOnDivergence(Callback):
         # A warm start or partial_fit continues an earlier history: this fit
         # is judged from its own first epoch, not the first fit's.
         self.start_ = len(net.history)
+        self.warned_ = False
 
     def on_train_end(self, net, **kwargs):
         # A schedule (EnDD's temperature, Hydra's diversity weight) changes
@@ -128,6 +129,7 @@ class _WarnOnDivergence(Callback):
         if first is None:
             return
         if math.isfinite(last) and last - first > max(1.0, abs(first)):
+            self.warned_ = True
             warnings.warn(
                 f"the training loss ended at {last:.4g}, far above where it "
                 f"started ({first:.4g}): training diverged; the learning rate "

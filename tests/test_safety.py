@@ -368,6 +368,39 @@ def test_divergence_warns_and_names_the_learning_rate(data):
         EnsembleClassifier(n_members=2, random_state=0, **params).fit(X, y)
 
 
+@pytest.mark.parametrize("make", ["hydra", "kd"])
+def test_a_student_that_learnt_nothing_warns(make):
+    """Hydra+'s loss follows a schedule, so the divergence check of the loss
+    cannot judge it: the predictions are checked instead. At lr=3 the weights
+    blow up and the student names one class for every row."""
+    X, y = make_classification(n_samples=300, n_features=6, random_state=0)
+    teacher = EnsembleClassifier(n_members=3, random_state=0, **NET).fit(X, y)
+    cls = HydraDistiller if make == "hydra" else KDDistiller
+    opts = dict(teacher=teacher, max_epochs=15, random_state=0, device="cpu")
+    with pytest.warns(
+        ConvergenceWarning, match=r"has not learnt\. Its training loss blew up .*lr=3\)"
+    ):
+        bad = cls(lr=3.0, **opts).fit(X, y)
+    assert len(np.unique(bad.predict(X))) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        good = cls(lr=1e-2, **opts).fit(X, y)
+    assert good.score(X, y) > 0.8
+
+
+def test_a_regression_student_that_learnt_nothing_warns():
+    X, y = make_regression(n_samples=300, n_features=5, noise=5.0, random_state=0)
+    teacher = EnsembleRegressor(n_members=3, random_state=0, **NET).fit(X, y)
+    opts = dict(teacher=teacher, max_epochs=30, random_state=0, device="cpu")
+    with pytest.warns(
+        ConvergenceWarning, match=r"mean squared difference .*has not learnt"
+    ):
+        HydraDistiller(lr=3.0, **opts).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        HydraDistiller(lr=1e-2, **opts).fit(X, y)
+
+
 def test_non_finite_losses_name_the_likely_cause(data):
     import torch
 

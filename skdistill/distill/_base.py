@@ -12,10 +12,13 @@ teacher during training.
 from __future__ import annotations
 
 import copy
+import math
+import warnings
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import Bunch
 from sklearn.utils._tags import ClassifierTags, RegressorTags
@@ -337,7 +340,85 @@ default=None
         return self
 
     def _check_student(self, X_rows, teacher_rows) -> None:
-        """Warn about a student that plainly failed (a hook; EnDD's uses it)."""
+        """Warn when the student learnt nothing of its teacher on training rows.
+
+        Classification: the student's mean prediction is as far from the
+        teacher's (KL divergence, nats) as the best constant prediction, the
+        teacher's average, is (at least 0.9 times as far), where the teacher
+        varies enough to tell (the constant at least 0.05 nats off).
+        Regression: the same in mean squared difference from the teacher's
+        mean (R^2 at most 0.1), where the teacher's mean varies by at least
+        5% of ``y``'s variance. Either means it has not learnt; the usual cause is a
+        learning rate far too high (the weights blew up and every ReLU
+        died: confident, constant predictions), or far too few epochs.
+        Hydra+'s and EnDD's losses follow schedules, so the divergence check
+        of the loss cannot judge them; this looks at the predictions. A loss
+        already reported as diverged is not reported twice.
+        """
+        if not len(X_rows) or self._divergence_reported():
+            return
+        members = self._members(self._reduce_outputs(X_rows, None, name="student"))
+        if self.task_ == "classification":
+            teacher = np.exp(teacher_rows.astype(np.float64)).mean(axis=1)
+            student = np.asarray(members, dtype=np.float64).mean(axis=0)
+            floor = np.exp(LOG_PROB_FLOOR)
+            log_t = np.log(np.maximum(teacher, floor))
+
+            def kl(q):
+                q = np.log(np.maximum(q, floor))
+                return float(np.mean(np.sum(teacher * (log_t - q), axis=1)))
+
+            off, constant = kl(student), kl(teacher.mean(axis=0, keepdims=True))
+            if constant < 0.05 or off < 0.9 * constant:
+                return
+            what = (
+                f"is as far from its teacher's predictions on the training "
+                f"rows (KL {off:.3g} nats) as a constant prediction is "
+                f"({constant:.3g})"
+            )
+        else:
+            scaled = teacher_rows[:, :, 0].astype(np.float64).mean(axis=1)
+            teacher = scaled * self.y_scale_ + self.y_mean_
+            student = np.asarray(members[0], dtype=np.float64).mean(axis=0)
+            error = float(np.mean((student - teacher) ** 2))
+            constant = float(np.var(teacher))
+            if constant < 0.05 * float(self.y_scale_) ** 2 or error < 0.9 * constant:
+                return
+            what = (
+                f"is as far from its teacher's mean prediction on the training "
+                f"rows (mean squared difference {error:.3g}) as a constant is "
+                f"({constant:.3g})"
+            )
+        divergence = dict(getattr(self.net_, "callbacks_", ())).get("divergence")
+        start = getattr(divergence, "start_", 0)  # this fit's epochs only
+        losses = [
+            b["train_loss"]
+            for epoch in self.net_.history[start:]
+            for b in epoch["batches"]
+            if "train_loss" in b
+        ]
+        first = losses[0] if losses else 0.0
+        peak = max((v for v in losses if math.isfinite(v)), default=first)
+        if peak > first + 10.0 * max(1.0, abs(first)):
+            advice = (
+                f"Its training loss blew up (to {peak:.3g}, from {first:.3g} "
+                f"at the first step): lower the learning rate (lr={self.lr:g})"
+            )
+        else:
+            advice = (
+                f"Train it longer (max_epochs={self.max_epochs}), or check the "
+                f"learning rate (lr={self.lr:g})"
+            )
+        warnings.warn(
+            f"{type(self).__name__}: the student {what}: it has not learnt. {advice}",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+    def _divergence_reported(self) -> bool:
+        """Whether the fit's divergence check already warned."""
+        callbacks = dict(getattr(self.net_, "callbacks_", ()))
+        return bool(getattr(callbacks.get("divergence"), "warned_", False))
 
     def _record_student_input(self, X_student) -> None:
         """``n_student_features_`` and ``student_input_shape_`` of the student's input."""

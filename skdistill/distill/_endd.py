@@ -163,7 +163,7 @@ device_data, accelerator, **kwargs :
         accuracy on digits) the student has not learnt the classes yet.
         """
         if self.task_ != "classification" or not len(X_rows):
-            return
+            return super()._check_student(X_rows, teacher_rows)
         # The Dirichlet's mean, softmax of the (clipped) log-concentrations.
         z = self._reduce_outputs(X_rows, None, name="student")[:, 0]
         student = softmax(
@@ -173,7 +173,9 @@ device_data, accelerator, **kwargs :
         top_s = float(student.max(axis=1).mean())
         top_t = float(teacher.max(axis=1).mean())
         chance = 1.0 / teacher.shape[1]
-        if top_s - chance < 0.25 * (top_t - chance):
+        if top_s - chance >= 0.25 * (top_t - chance):
+            super()._check_student(X_rows, teacher_rows)
+        else:
             warnings.warn(
                 f"{type(self).__name__}: the student is far less sure than its "
                 f"teacher on the training rows (mean top probability "
@@ -181,7 +183,9 @@ device_data, accelerator, **kwargs :
                 f"not finished learning. The temperature schedule keeps its "
                 f"targets near uniform at first (initial_temperature="
                 f"{self.initial_temperature:g}); raise max_epochs (now "
-                f"{self.max_epochs}) or lower initial_temperature",
+                f"{self.max_epochs}) or lower initial_temperature. (Constant "
+                f"predictions can also mean a learning rate far too high: "
+                f"lr={self.lr:g}.)",
                 ConvergenceWarning,
                 stacklevel=4,
             )
