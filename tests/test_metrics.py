@@ -279,6 +279,12 @@ def test_classification_errors(metric):
         metric(y, np.where(np.eye(3) > 0, np.nan, proba))
     with pytest.raises(ValueError, match="y_true contains NaN"):
         metric(np.array([0.0, 1.0, np.nan]), proba)
+    pd = pytest.importorskip("pandas")
+    for missing in (None, np.nan, pd.NA):  # object labels: a clear error, too
+        with pytest.raises(ValueError, match="y_true contains missing values"):
+            metric(np.array(["a", missing, "b"], dtype=object), proba)
+    with pytest.raises(ValueError, match="y_true contains missing values"):
+        metric(pd.array(["a", pd.NA, "b"], dtype="string"), proba)
     with pytest.raises(ValueError, match="different numbers of samples"):
         metric(y[:2], proba)
     with pytest.raises(ValueError, match="2 columns but there are 3 labels"):
@@ -373,6 +379,10 @@ def test_ensemble_kl_zero_teacher_and_student_probabilities():
 def test_ensemble_errors(members):
     with pytest.raises(ValueError, match="3-D"):
         mutual_information(members[0])
+    # No samples: an error, as for every other metric (not NaN, not "agree").
+    for metric in (mutual_information, disagreement):
+        with pytest.raises(ValueError, match="at least one sample"):
+            metric(members[:, :0])
     with pytest.raises(ValueError, match="3-D"):
         disagreement(members[0])
     with pytest.raises(ValueError, match="same numbers of samples"):

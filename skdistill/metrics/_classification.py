@@ -20,6 +20,16 @@ PROBA_EPS = float(np.finfo(np.float64).eps)
 _STRATEGIES = ("uniform", "quantile")
 
 
+def _missing(value) -> bool:
+    """Whether an object label is missing: NaN, None or pandas' NA."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN is the one value unequal to itself
+    except TypeError:  # pd.NA: its comparisons are NA, whose truth is ambiguous
+        return True
+
+
 def _check_labels(y_true, labels) -> tuple[np.ndarray, np.ndarray]:
     """Encode ``y_true`` as column indices into ``labels``.
 
@@ -36,8 +46,8 @@ def _check_labels(y_true, labels) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("y_true is empty.")
     if y.dtype.kind == "f" and np.isnan(y).any():
         raise ValueError("y_true contains NaN.")
-    if y.dtype.kind == "O" and any(v != v for v in y):  # NaN among objects
-        raise ValueError("y_true contains NaN.")
+    if y.dtype.kind == "O" and any(_missing(v) for v in y):
+        raise ValueError("y_true contains missing values (NaN, None or pd.NA).")
     if labels is None:
         classes = np.unique(y)
     else:

@@ -81,7 +81,10 @@ def mutual_information(member_proba: ArrayLike) -> float:
     >>> round(mutual_information([[[1.0, 0.0]], [[0.0, 1.0]]]), 6)  # log 2
     0.693147
     """
-    return float(np.mean(classification_uncertainty(member_proba).epistemic))
+    p = _check_member_proba(member_proba)
+    if p.shape[1] == 0:
+        raise ValueError("mutual_information needs at least one sample.")
+    return float(np.mean(classification_uncertainty(p).epistemic))
 
 
 def disagreement(member_proba: ArrayLike) -> float:
@@ -120,7 +123,9 @@ def disagreement(member_proba: ArrayLike) -> float:
     """
     p = _check_member_proba(member_proba)
     n_members, n_samples, n_classes = p.shape
-    if n_members < 2 or n_samples == 0:
+    if n_samples == 0:
+        raise ValueError("disagreement needs at least one sample.")
+    if n_members < 2:
         return 0.0
     votes = p.argmax(axis=2)  # (n_members, n_samples)
     counts = np.zeros((n_samples, n_classes))
