@@ -31,6 +31,11 @@ def _load(dataset: str, target: str | None):
     from sklearn import datasets
 
     if dataset in BUNDLED:
+        if target is not None:
+            raise SystemExit(
+                f"error: --target names a column of a CSV file; the bundled "
+                f"dataset {dataset!r} has its own target"
+            )
         if dataset == "spiral":
             from .datasets import make_spiral
 
@@ -80,6 +85,14 @@ def _predict_seconds(est, X, repeats=5) -> float:
     return best
 
 
+def _ratio(epistemic_ratio, teacher, student) -> float:
+    """The student's mean epistemic uncertainty over the teacher's; NaN (shown
+    as n/a) where the teacher has none, and the ratio is undefined."""
+    if not np.mean(teacher) > 0:
+        return float("nan")
+    return epistemic_ratio(teacher, student)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -87,6 +100,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
+
+
+def _ensemble_size(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(
+            "must be at least 2: one network has no epistemic uncertainty to "
+            f"distil; got {value}"
+        )
     return value
 
 
@@ -114,8 +137,8 @@ def _parser() -> argparse.ArgumentParser:
         help="the class-label column of a CSV file (default: its last column)",
     )  # fmt: skip
     parser.add_argument(
-        "--n-members", type=_positive_int, default=8, metavar="N",
-        help="members of the deep ensemble (default: %(default)s)",
+        "--n-members", type=_ensemble_size, default=8, metavar="N",
+        help="members of the deep ensemble, at least 2 (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--n-heads", type=_positive_int, default=4, metavar="M",
@@ -154,15 +177,30 @@ RESULT_FILES = ("table.txt", "reliability.png", "epistemic.png")
 
 
 def _check_output(folder: str, force: bool) -> Path:
-    """The output folder, ready to write into, or a one-line error; before training."""
+    """The output folder, checked before anything is read or trained.
+
+    A one-line error if it cannot be written. A folder that does not exist
+    yet is not made here (``_make_output`` makes it once the data and the
+    device are known), so a run that stops at a bad ``--dataset`` leaves
+    nothing behind; its nearest existing parent must be a writable folder.
+    """
     out = Path(folder)
     if out.exists() and not out.is_dir():
         raise SystemExit(f"error: --output {folder!r} is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        msg = f"error: cannot create --output {folder!r}: {exc.strerror}"
-        raise SystemExit(msg) from None
+    if not out.exists():
+        parent = out.absolute().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise SystemExit(
+                f"error: cannot create --output {folder!r}: {str(parent)!r} is a file"
+            )
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise SystemExit(
+                f"error: cannot create --output {folder!r}: {str(parent)!r} is "
+                "not writable"
+            )
+        return out
     if not os.access(out, os.W_OK | os.X_OK):
         raise SystemExit(f"error: --output {folder!r} is not writable")
     existing = [name for name in RESULT_FILES if (out / name).exists()]
@@ -172,6 +210,15 @@ def _check_output(folder: str, force: bool) -> Path:
             "run; pass --force to overwrite them, or choose another --output"
         )
     return out
+
+
+def _make_output(out: Path) -> None:
+    """Make the output folder checked by ``_check_output``, once the data loaded."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"error: cannot create --output {str(out)!r}: {exc.strerror}"
+        raise SystemExit(msg) from None
 
 
 def _plot_epistemic(epistemic: dict):
@@ -245,6 +292,7 @@ def _run(args) -> int:
     import torch
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
+    from sklearn.utils.multiclass import type_of_target
 
     from . import EnDDDistiller, EnsembleClassifier, HydraDistiller, KDDistiller
     from .metrics import (
@@ -263,6 +311,13 @@ def _run(args) -> int:
     y = np.asarray(y)
     if len(np.unique(y)) < 2:
         raise SystemExit("error: the target has a single class")
+    if type_of_target(y) not in ("binary", "multiclass"):
+        raise SystemExit(
+            f"error: the target looks {type_of_target(y)} "
+            f"({len(np.unique(y))} distinct values): the demo distils a "
+            "classifier and needs class labels"
+        )
+    _make_output(args.output_dir)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, random_state=0,
                                               stratify=y)  # fmt: skip
     scaler = StandardScaler().fit(X_tr)
@@ -325,8 +380,8 @@ def _run(args) -> int:
             "ECE": expected_calibration_error(y_te, proba, labels=est.classes_),
             "Brier": brier_score(y_te, proba, labels=est.classes_),
             "mean epistemic": epistemic.mean(),
-            "epistemic ratio": epistemic_ratio(ens_epistemic, epistemic),
-            "ratio shifted": epistemic_ratio(ens_shift, shifted),
+            "epistemic ratio": _ratio(epistemic_ratio, ens_epistemic, epistemic),
+            "ratio shifted": _ratio(epistemic_ratio, ens_shift, shifted),
             "epistemic rank corr.": kept,
             "params": _n_params(est),
             "predict speed-up": t_ens / seconds[name],

@@ -153,3 +153,40 @@ def test_epistemic_figure_shares_one_axis_and_names_a_one_head_student():
         assert sum(bars) == pytest.approx(1.0)
     finally:
         plt.close("all")
+
+
+def test_an_ensemble_of_one_is_refused_before_training(tmp_path):
+    """One network has no epistemic uncertainty: the ratios would be undefined."""
+    result = run_demo("--n-members", "1", cwd=tmp_path)
+    assert result.returncode == 2  # argparse's usage error
+    assert "--n-members: must be at least 2" in result.stderr
+    assert "fitting" not in result.stderr
+
+
+def test_bad_data_leaves_no_output_folder_behind(tmp_path):
+    result = run_demo("--dataset", "nope.csv", "--output", "fresh", cwd=tmp_path)
+    assert_one_line_error(result, "nope.csv")
+    assert not (tmp_path / "fresh").exists()
+    result = run_demo("--device", "bogus", "--output", "fresh/deeper", cwd=tmp_path)
+    assert_one_line_error(result, "bogus")
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_target_of_a_bundled_dataset_and_a_continuous_target_are_refused(tmp_path):
+    result = run_demo("--dataset", "iris", "--target", "no_such_column", cwd=tmp_path)
+    assert_one_line_error(result, "--target", "bundled", "iris")
+    rows = "\n".join(f"{i},{i % 3},{i * 0.37 - 2:.3f}" for i in range(40))
+    (tmp_path / "cont.csv").write_text("a,b,price\n" + rows + "\n")
+    result = run_demo("--dataset", "cont.csv", cwd=tmp_path)
+    assert_one_line_error(result, "continuous", "class labels")
+    assert len(result.stderr) < 300  # not the 40 values listed as "classes"
+
+
+def test_ratio_is_undefined_without_teacher_uncertainty():
+    import numpy as np
+
+    from skdistill.__main__ import _ratio
+    from skdistill.metrics import epistemic_ratio
+
+    assert np.isnan(_ratio(epistemic_ratio, np.zeros(4), np.ones(4)))
+    assert _ratio(epistemic_ratio, np.full(4, 2.0), np.ones(4)) == 0.5
