@@ -298,7 +298,7 @@ default=None
         teacher_out = None
         if not virtual:
             teacher_out = self._prepare_teacher(X_teacher, y_raw, weights)
-        X_student = self._student_input(X_teacher, X, fit=True)
+        X_student = self._student_input(X_teacher, X, fit=True, y=y_raw)
         self._record_student_input(X_student)
         self._resolve_sizes()
 
@@ -590,7 +590,7 @@ default=None
         teacher_out = None if virtual else self._teacher_targets(X_teacher, y_raw)
         if first and teacher_out is not None:
             self.n_teacher_members_ = teacher_out.shape[1]
-        X_student = self._student_input(X_teacher, Xv, fit=first)
+        X_student = self._student_input(X_teacher, Xv, fit=first, y=y_raw)
         if first:
             self._record_student_input(X_student)
             self.n_train_rows_ = len(Xv)

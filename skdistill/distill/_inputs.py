@@ -9,6 +9,7 @@ own preprocessing.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import type_of_target
@@ -37,21 +38,27 @@ def _non_numeric_columns(X) -> list:
 class DistillerInputsMixin:
     """Validation of a distiller's data and the student's view of it."""
 
-    def _student_input(self, X_raw, X, *, fit):
+    def _student_input(self, X_raw, X, *, fit, y=None):
         """The student's input: ``X``, or ``student_transform`` of the raw input.
 
         Cross-quality distillation gives the student a degraded view (fewer or
         coarser features) while the teacher sees everything. The transformer
         receives the input as the user passed it (a DataFrame keeps its
-        column names) and is fitted on the training data.
+        column names) and is fitted on the training data and its labels
+        ``y``, as a Pipeline fits its steps (a supervised selector such as
+        ``SelectKBest`` needs them). Sparse output (a one-hot encoding of
+        many categories) is made dense: the student's layers take dense rows.
         """
         transform = self._student_transform()
         if transform is None:
             return X
         if fit:
-            self.student_transform_ = clone(transform).fit(X_raw)
+            self.student_transform_ = clone(transform).fit(X_raw, y)
+        out = _from_tensor(self.student_transform_.transform(X_raw))
+        if sp.issparse(out):
+            out = out.toarray()
         Xs = check_array(
-            _from_tensor(self.student_transform_.transform(X_raw)),
+            out,
             dtype=[np.float64, np.float32],
             accept_sparse=False,
             allow_nd=True,

@@ -161,6 +161,11 @@ device_data, accelerator, **kwargs :
 
     def _check_params(self):
         super()._check_params()
+        if self._mode() == "virtual" and self.soft_label_weighting == "wsl":
+            raise ValueError(
+                "soft_label_weighting='wsl' weighs a real teacher's soft labels; "
+                "teacher='virtual' has none: use one or the other"
+            )
         if self._mode() != "wsl" and self.alpha > 1:
             raise ValueError(
                 f"alpha={self.alpha!r} must be in [0, 1] for KD (the soft-label "

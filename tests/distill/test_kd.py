@@ -121,3 +121,12 @@ def test_kd_cross_val(clf_data):
     )
     kd = KDDistiller(teacher=teacher, random_state=0, **{**STUDENT, "max_epochs": 3})
     assert cross_val_score(kd, X, y, cv=3).shape == (3,)
+
+
+def test_virtual_teacher_and_wsl_conflict_is_an_error():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(60, 4, random_state=0)
+    student = KDDistiller(teacher="virtual", soft_label_weighting="wsl", max_epochs=2)
+    with pytest.raises(ValueError, match="teacher='virtual' has none"):
+        student.fit(X, y)
