@@ -687,3 +687,42 @@ def test_a_frozen_teacher_is_shared_by_clones_and_never_refitted():
     assert CountingForest.fits == 1 and np.all(np.isfinite(scores))
     cross_val_score(KDDistiller(teacher=teacher, **opts), X, y, cv=3)
     assert CountingForest.fits == 4  # unwrapped: cloned and refitted per fold
+
+
+def test_a_pipeline_ending_in_a_gaussian_process_keeps_its_variance():
+    """Pipeline.predict hands return_std to its last step: the teacher's
+    input-dependent variance must survive, not become one residual variance."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, WhiteKernel
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skdistill.teachers import as_teacher
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-3, 3, size=(60, 1))
+    y = np.sin(X[:, 0]) + 0.1 * rng.normal(size=60)
+    gp = GaussianProcessRegressor(RBF() + WhiteKernel(), random_state=0)
+    pipe = make_pipeline(StandardScaler(), gp).fit(X, y)
+    far = np.array([[0.0], [6.0]])
+    _, std = pipe.predict(far, return_std=True)
+    _, variances = as_teacher(pipe).member_outputs(far)  # no y needed
+    np.testing.assert_allclose(variances[0], std**2, rtol=1e-6)
+    assert variances[0, 1] > 10 * variances[0, 0]  # larger far from the data
+
+
+def test_a_regression_student_learns_the_same_in_any_unit_of_y():
+    """The variance floors are relative to y's scale, not an absolute 1e-12."""
+    from skdistill import EnsembleRegressor, KDDistiller
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 3)
+    y = 2 * X[:, 0] + 0.1 * rng.randn(200)
+    opts = dict(max_epochs=40, lr=1e-2, random_state=0, device="cpu")
+    stds = []
+    for unit in (1.0, 1e-6):
+        teacher = EnsembleRegressor(n_members=3, hidden_layer_sizes=(16,), **opts)
+        teacher.fit(X, y * unit)
+        student = KDDistiller(teacher=teacher, **opts).fit(X, y * unit)
+        stds.append(student.predict(X[:20], return_std=True)[1] / unit)
+    np.testing.assert_allclose(stds[1], stds[0], rtol=0.05)

@@ -37,6 +37,7 @@ from .._base import (
 )
 from .._outputs import log_probabilities, mean_probability, member_entropies
 from ..nn.losses import LOG_PROB_FLOOR  # a tree's hard zero stays finite
+from ..teachers import MIN_VARIANCE_FRACTION
 from ..training import TensorData
 from ..uncertainty import (
     classification_uncertainty,
@@ -235,7 +236,9 @@ class BaseDistiller(
             return logp.transpose(1, 0, 2).astype(np.float32)  # batch-first (n, N, K)
         means, variances = run(adapter, X_teacher, y=y)
         scaled_means = (means - self.y_mean_) / self.y_scale_
-        scaled_vars = variances / self.y_scale_**2
+        # Floored in y's own scale, so that rows with and without y (the
+        # perturbed extra rows) and targets in any unit are taught alike.
+        scaled_vars = np.maximum(variances / self.y_scale_**2, MIN_VARIANCE_FRACTION)
         out = np.stack((scaled_means, scaled_vars), axis=-1).transpose(1, 0, 2)
         return out.astype(np.float32)
 

@@ -89,7 +89,12 @@ variance is an *aleatoric* (noise) estimate, chosen per kind of member:
   residuals), and it cannot vary with ``x``.
 
 Every variance that is not a tree's is floored at ``MIN_VARIANCE_FRACTION``
-times ``Var(y)`` when ``y`` is given; all are at least 1e-12.
+times ``Var(y)`` when ``y`` is given (a tree's at that fraction of its root's
+variance): a floor relative to ``y``'s scale, so that a student learns the
+same whatever the unit of ``y``. Only where ``y`` does not vary is it the
+absolute 1e-12; without ``y`` (new rows) variances are only kept positive,
+and a distiller floors them, standardised, at ``MIN_VARIANCE_FRACTION``. A ``Pipeline`` whose last step's ``predict`` takes
+``return_std`` gives that step's variances.
 
 Adapters
 --------

@@ -13,6 +13,7 @@ import inspect
 import warnings
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeRegressor
 
 from ..uncertainty import VARIANCE_FLOOR
@@ -45,16 +46,34 @@ def _variance_kind(est) -> str:
         if est.n_outputs_ != 1:
             raise ValueError(f"multi-output trees are not supported ({_name(est)})")
         return "tree" if est.criterion in _MSE_CRITERIA else "tree_y"
+    # A Pipeline's predict takes ``**params`` and hands them to its last step:
+    # whether it gives a variance is that step's matter.
+    last = est[-1] if isinstance(est, Pipeline) else est
     try:
-        params = inspect.signature(est.predict).parameters
+        params = inspect.signature(last.predict).parameters
     except (TypeError, ValueError):
         params = {}
     return "std" if "return_std" in params else "residual"
 
 
+def _relative_floor(variance: float) -> float:
+    """``MIN_VARIANCE_FRACTION`` of a variance of ``y``: the floor in y's units.
+
+    Relative, so that a student learns the same in any unit of ``y`` (an
+    absolute floor of 1e-12 raised every variance of a target measured in
+    units of 1e-6 to it); ``VARIANCE_FLOOR`` only where ``y`` does not vary.
+    """
+    floor = MIN_VARIANCE_FRACTION * float(variance)
+    return floor if floor > 0 else VARIANCE_FLOOR
+
+
 def _floor(y) -> float:
-    scale = np.var(y) if y is not None and len(y) > 1 else 0.0
-    return max(MIN_VARIANCE_FRACTION * float(scale), VARIANCE_FLOOR)
+    """The variance floor: relative to ``Var(y)``; without ``y`` (new rows),
+    only positive (a caller that knows y's scale floors in it: the distillers
+    floor the standardised variances at ``MIN_VARIANCE_FRACTION``)."""
+    if y is None:
+        return float(np.finfo(np.float64).tiny)
+    return _relative_floor(np.var(y) if len(y) > 1 else 0.0)
 
 
 def _leaf_spread(leaves, y, prediction, n_nodes) -> np.ndarray:
@@ -106,9 +125,7 @@ def member_gaussians(members, X, y, batch_size) -> tuple[np.ndarray, np.ndarray]
             else:
                 means[m, start:stop] = _as_1d(est.predict(Xb), where)
         if kind == "tree":
-            floor = max(
-                MIN_VARIANCE_FRACTION * float(est.tree_.impurity[0]), VARIANCE_FLOOR
-            )
+            floor = _relative_floor(est.tree_.impurity[0])
         else:
             floor = _floor(y)
         if kind == "tree_y":
