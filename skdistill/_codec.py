@@ -148,6 +148,21 @@ class Writer:
             except Exception as exc:
                 raise TypeError(f"{where}: {type(obj).__name__} cannot be saved "
                                 f"as data ({exc})") from None  # fmt: skip
+            # skops stores functions by name: a lambda's or a local
+            # function's name can never be imported again, so the file would
+            # never load. Refuse it now, before anything is written.
+            unnamed = [
+                name
+                for name in sio.get_untrusted_types(data=blob)
+                if "<lambda>" in name or "<locals>" in name
+            ]
+            if unnamed:
+                raise TypeError(
+                    f"{where}: {type(obj).__name__} holds "
+                    f"{', '.join(unnamed)}, defined inside a function or as a "
+                    "lambda, which cannot be stored by name; define it at the "
+                    "top level of a module"
+                )
             return {"__skops__": self._add("objects", ".skops", blob)}
         import torch
 

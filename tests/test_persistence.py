@@ -455,3 +455,23 @@ def test_cuda_fitted_save_loads_on_cpu(fitted, name, tmp_path):
         )
     with pytest.raises(ValueError, match="CUDA is not available"):
         load(path, device="cuda")
+
+
+def test_a_lambda_in_a_transformer_is_refused_and_the_old_file_kept(tmp_path):
+    """skops stores functions by name: a lambda's could never load again."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = make_classification(60, 4, random_state=0)
+    teacher = EnsembleClassifier(n_members=2, max_epochs=2, random_state=0).fit(X, y)
+    good = KDDistiller(teacher=teacher, max_epochs=2, random_state=0).fit(X, y)
+    path = tmp_path / "model.skd"
+    good.save(path)
+    before = path.read_bytes()
+    bad = KDDistiller(
+        teacher=teacher, student_transform=FunctionTransformer(lambda Z: Z[:, :2]),
+        max_epochs=2, random_state=0,
+    ).fit(X, y)  # fmt: skip
+    with pytest.raises(TypeError, match=r"<lambda>.*top level of a module"):
+        bad.save(path)
+    assert path.read_bytes() == before
+    assert load(path).predict(X).shape == (60,)
