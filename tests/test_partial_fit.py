@@ -206,3 +206,17 @@ def test_a_new_optimizer_between_calls_says_it_applies_next_fit(data):
     with pytest.warns(UserWarning, match="Adam optimizer of its first call"):
         est.partial_fit(X, y)
     assert type(est.net_.optimizer_).__name__ == "Adam"
+
+
+def test_later_calls_take_todays_loss_parameters(teacher, data):
+    """The targets are prepared with today's temperature: the loss must match."""
+    X, y, _, _ = data
+    est = KDDistiller(teacher=teacher, temperature=4.0, alpha=0.9, **OPTS)
+    est.partial_fit(X, y)
+    est.set_params(temperature=1.0, alpha=0.2)
+    est.partial_fit(X, y)
+    assert (est.net_.criterion_.temperature, est.net_.criterion_.alpha) == (1.0, 0.2)
+    est.set_params(soft_label_weighting="wsl")  # other prepared targets: no error
+    est.partial_fit(X, y)
+    assert est.net_.criterion_.mode == "wsl"
+    assert np.isfinite(est.history_[-1]["train_loss"])

@@ -490,9 +490,11 @@ default=None
         on the first chunk. A DataFrame with non-numeric columns is not
         supported here: encode it first. Later calls take ``lr``,
         ``weight_decay``, ``optimizer__*`` and ``batch_size`` as they are
-        then (the optimizer's state carries on); the optimizer class, the
-        callbacks and the student's architecture stay those of the first
-        call.
+        then (the optimizer's state carries on), and the loss's parameters
+        (``temperature``, ``alpha``, ``soft_label_weighting``...) as they
+        are then; the optimizer class, the callbacks (the schedules of
+        Hydra's diversity and EnDD's temperature among them) and the
+        student's architecture stay those of the first call.
 
         Parameters
         ----------
@@ -619,6 +621,17 @@ default=None
             self.spread_ = 1.0
         else:
             net = self.net_
+            # Today's loss parameters (temperature, alpha, ...): the teacher's
+            # targets were just prepared with them, and the loss must match.
+            criterion, params = self._criterion()
+            if type(net.criterion_) is not criterion:  # pragma: no cover
+                raise ValueError(
+                    f"partial_fit cannot switch the loss from "
+                    f"{type(net.criterion_).__name__} to {criterion.__name__}; "
+                    "call fit to start anew"
+                )
+            for name, value in params.items():
+                setattr(net.criterion_, name, value)
         self._fit_net(
             self._streaming_net(net, continuing=not first), train, seed, epochs=1
         )
