@@ -331,7 +331,9 @@ default=None
         if va is not None:
             # The held-out loss covers the teacher's disagreement too: the
             # validation rows plus one perturbed copy of each.
-            held_out = extra.perturbed(va, 1) if extra else None
+            # (Not with extra_inputs=None: then only the rows themselves.)
+            perturb = extra is not None and self.extra_inputs is not None
+            held_out = extra.perturbed(va, 1) if perturb else None
             valid = data(va, held_out)
         self._fit_student(train, valid, seed)
         if extra is not None:

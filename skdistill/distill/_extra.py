@@ -82,7 +82,8 @@ class _ExtraRows:
         self.X = X
         self.rng = rng
         self.std = np.nanstd(X, axis=0) if len(X) > 1 else np.zeros(X.shape[1:])
-        self.enabled = True
+        self.enabled = True  # perturbed copies
+        self.no_variance = False  # the teacher gives no variance without y
         self._X_parts: list[np.ndarray] = []
         self._t_parts: list[np.ndarray] = []
         self._w_parts: list[np.ndarray] = []
@@ -130,12 +131,23 @@ class _ExtraRows:
 
         return pd.DataFrame(rows, columns=self.columns)
 
-    def _targets(self, X_teacher_rows):
-        """(student input, teacher outputs) of rows given in the teacher's format."""
+    def _targets(self, X_teacher_rows, unlabelled=False):
+        """(student input, teacher outputs) of rows given in the teacher's format.
+
+        Where the teacher cannot give outputs for perturbed rows (stored
+        outputs; a point regressor's variance needs y), the perturbed copies
+        are switched off with a warning. ``X_unlabelled`` rows that stored
+        outputs do not cover are an error; they are the user's own rows.
+        """
         est = self.est
         try:
             targets = est._teacher_targets(X_teacher_rows)
         except UnknownRowsError as exc:
+            if unlabelled:  # the user's rows: they must be among the stored
+                raise ValueError(
+                    f"X_unlabelled holds rows the stored teacher outputs do "
+                    f"not cover ({exc}): store the members' outputs on them too"
+                ) from None
             # Stored teacher outputs: only the rows they were computed on.
             warnings.warn(
                 f"{type(est).__name__}: the teacher has no outputs for the "
@@ -151,6 +163,9 @@ class _ExtraRows:
                 raise
             # A point regressor's variance comes from its errors on labelled
             # rows: it has none to give on rows without labels.
+            if self.no_variance:
+                return None  # said once
+            self.no_variance = True
             warnings.warn(
                 f"{type(est).__name__}: the teacher needs targets to predict a "
                 f"variance ({exc}); training without extra inputs",
@@ -190,9 +205,11 @@ class _ExtraRows:
         est = self.est
         X_valid = est._validate_X(X_unlabelled, reset=False)
         rows = X_unlabelled if hasattr(X_unlabelled, "columns") else X_valid
-        if not self.enabled or len(X_valid) == 0:
+        if self.no_variance or len(X_valid) == 0:
             return
-        out = self._targets(rows)
+        # Not skipped when only the perturbed copies are off: stored outputs
+        # may well cover the user's unlabelled rows.
+        out = self._targets(rows, unlabelled=True)
         if out is not None:
             w = None if self.weights is None else np.ones(len(out[0]))
             self._add(_Rows(*out, w))

@@ -180,6 +180,36 @@ def test_unknown_rows_raise_and_extra_inputs_are_dropped_with_one_warning(clf_da
     assert kd.score(X, y) > 0.8
 
 
+def test_stored_unlabelled_rows_reach_the_student_and_unknown_ones_raise(clf_data):
+    """Stored outputs on extra rows, passed as X_unlabelled, are used even when
+    the perturbed copies cannot be (the default extra_inputs="noise")."""
+    X, y = clf_data
+    X_extra = X + np.random.default_rng(1).normal(size=X.shape)
+    X_all = np.vstack([X, X_extra])
+    logits = 4.0 * np.eye(3)[np.r_[y, y]] + _logits(2, len(X_all), 3, scale=1.0)
+    teacher = TeacherOutputs(X_all, logits=logits)
+    from unittest import mock
+
+    from skdistill.distill._extra import _ExtraRows
+
+    pools = []
+    real_pool = _ExtraRows.pool
+
+    def pool(self):
+        rows = real_pool(self)
+        pools.append(0 if rows is None else len(rows.X))
+        return rows
+
+    with warnings.catch_warnings(), mock.patch.object(_ExtraRows, "pool", pool):
+        warnings.simplefilter("ignore", UserWarning)  # no perturbed copies
+        kd = KDDistiller(teacher=teacher, random_state=0, **STUDENT, **NOVAL)
+        kd.fit(X, y, X_unlabelled=X_extra)
+    assert pools == [len(X_extra)]  # every unlabelled row, no perturbed copy
+    only_X = TeacherOutputs(X, logits=logits[:, : len(X)])
+    with pytest.raises(ValueError, match="X_unlabelled holds rows the stored"):
+        KDDistiller(teacher=only_X, **STUDENT).fit(X, y, X_unlabelled=X + 5.0)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -239,4 +269,16 @@ def test_a_student_of_stored_outputs_saves_and_loads(clf_data, tmp_path):
         np.testing.assert_allclose(copy.predict_proba(X), kd.predict_proba(X))
         np.testing.assert_allclose(
             copy.teacher_.predict_members(X[[7, 3]]), softmax(Z[:, [7, 3]], -1)
+        )
+
+
+def test_no_extra_inputs_means_no_perturbed_validation_rows(clf_data):
+    """extra_inputs=None is "only the rows": no noisy copies, not even held out
+    (they raised the stored outputs' warning, and fed category codes noise)."""
+    X, y = clf_data
+    teacher = TeacherOutputs(X, logits=_logits(2, len(X), 3))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*perturbed", category=UserWarning)
+        KDDistiller(teacher=teacher, extra_inputs=None, random_state=0, **STUDENT).fit(
+            X, y
         )
