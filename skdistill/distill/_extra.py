@@ -47,6 +47,28 @@ class _Rows(NamedTuple):
     weights: np.ndarray | None
 
 
+def _code_columns(X_teacher, numeric, X) -> list:
+    """Columns of the perturbed array that a DataFrame holds as integers or
+    bools: category codes, more often than not (a teacher's one-hot encoder
+    refuses a code of 1.37). They are copied from the row, not perturbed;
+    unless no other column is left to perturb.
+    """
+    dtypes = getattr(X_teacher, "dtypes", None)
+    if dtypes is None or np.ndim(X) != 2:
+        return []
+    import pandas as pd
+
+    kinds = list(dtypes)
+    if numeric is not None:  # a frame with non-numeric columns: its numeric ones
+        kinds = [kinds[pos] for pos in numeric]
+    codes = [
+        j
+        for j, dtype in enumerate(kinds)
+        if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+    ]
+    return codes if len(codes) < np.shape(X)[1] else []
+
+
 class _ExtraRows:
     """The pool of extra student inputs of one fit, with the teacher's outputs.
 
@@ -80,6 +102,8 @@ class _ExtraRows:
             self.frame = X.reset_index(drop=True)
             X = self.frame.iloc[:, self.numeric].to_numpy(dtype=np.float64)
         self.X = X
+        self.codes = _code_columns(X_teacher, self.numeric if self.frame is not None
+                                   else None, X)  # fmt: skip
         self.rng = rng
         self.std = np.nanstd(X, axis=0) if len(X) > 1 else np.zeros(X.shape[1:])
         self.enabled = True  # perturbed copies
@@ -109,11 +133,15 @@ class _ExtraRows:
         # by the noise: the float32 check would blame the user's X.
         top = float(np.finfo(np.float32).max)
         np.clip(noisy, -top, top, out=noisy)
+        if self.codes:  # integer and bool columns: codes, kept as they are
+            noisy[:, self.codes] = base[:, self.codes]
         if kind == "noise":
             return noisy
         partners = self.X[self.rng.choice(idx, size=len(base))]
         lam = self.rng.uniform(size=per_copy)
         mixed = lam * base + (1 - lam) * partners
+        if self.codes:
+            mixed[:, self.codes] = base[:, self.codes]
         if kind == "mixup":
             return mixed
         return np.where(self.rng.random(per_copy) < 0.5, noisy, mixed)

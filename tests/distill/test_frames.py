@@ -113,3 +113,29 @@ def test_predict_needs_the_same_frame():
         student.predict(np.zeros((3, 4)))
     with pytest.raises(ValueError, match="feature names"):
         student.predict(df.rename(columns={"age": "years"}))
+
+
+def test_integer_code_columns_are_copied_not_perturbed():
+    """An int column of a DataFrame is a code to a one-hot encoding teacher:
+    noise turned 2 into 1.37, which the teacher's encoder refused."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "k": rng.integers(0, 3, 200)})
+    y = ((frame["a"] > 0) ^ (frame["k"] == 1)).to_numpy().astype(int)
+    encode = make_column_transformer(
+        (StandardScaler(), ["a"]), (OneHotEncoder(), ["k"])
+    )  # unknown categories are an error
+    teacher = make_pipeline(encode, LogisticRegression()).fit(frame, y)
+    seen = []
+    predict = teacher.predict_proba
+
+    def spy(X):
+        seen.append(X)
+        return predict(X)
+
+    teacher.predict_proba = spy
+    KDDistiller(teacher=teacher, max_epochs=2, random_state=0).fit(frame, y)
+    extra = pd.concat(seen[1:])  # after the training rows: the perturbed ones
+    assert set(extra["k"]) <= {0, 1, 2}
+    assert not np.allclose(extra["a"].to_numpy()[:200], frame["a"].to_numpy())
