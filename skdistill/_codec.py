@@ -28,11 +28,13 @@ import io
 from collections.abc import Callable
 
 import numpy as np
+from sklearn.utils import Bunch
 
 #: Modules whose own classes are trusted without being named (functions are not).
 TRUSTED_MODULES = ("skdistill", "torch", "skorch", "sklearn", "numpy", "scipy")
 
 _TAGS = (
+    "__bunch__",
     "__tuple__",
     "__dict__",
     "__items__",
@@ -110,6 +112,8 @@ class Writer:
             return [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]
         if isinstance(obj, tuple):
             return {"__tuple__": [self.encode(v, where) for v in obj]}
+        if isinstance(obj, Bunch):  # scikit-learn's dict with attribute access
+            return {"__bunch__": self.encode(dict(obj), where)}
         if isinstance(obj, dict):
             if all(isinstance(k, str) for k in obj):
                 return {
@@ -138,6 +142,16 @@ class Writer:
             }
         if _is_skdistill_estimator(obj):
             return {"__estimator__": self.encode_estimator(obj, where)}
+        if isinstance(obj, BaseEstimator) and _holds_skdistill(vars(obj)):
+            # A scikit-learn container (a Pipeline, a voting or bagging
+            # ensemble) of skdistill estimators: its attributes go through
+            # this encoder, so that each skdistill estimator is stored as one
+            # (its network in a folder of its own). skops would pickle them
+            # whole, skorch net and all, into names no load trusts.
+            return {
+                "__object__": _qualname(type(obj)),
+                "state": self.encode(dict(vars(obj)), where),
+            }
         if isinstance(obj, BaseEstimator) or type(obj).__module__.startswith(
             ("sklearn.", "numpy.", "scipy.")
         ):
@@ -198,6 +212,21 @@ class Writer:
             "state": self.encode(state, where),
             "net": net,
         }
+
+
+def _holds_skdistill(value) -> bool:
+    """Whether ``value`` holds a skdistill estimator, in containers or estimators."""
+    from sklearn.base import BaseEstimator
+
+    if _is_skdistill_estimator(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_skdistill(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_skdistill(v) for v in value)
+    if isinstance(value, BaseEstimator):
+        return _holds_skdistill(vars(value))
+    return False
 
 
 def _is_skdistill_estimator(obj) -> bool:
@@ -291,6 +320,8 @@ class Reader:
             return tuple(self.decode(v) for v in value)
         if tag == "__dict__":
             return {k: self.decode(v) for k, v in value.items()}
+        if tag == "__bunch__":
+            return Bunch(**self.decode(value))
         if tag == "__items__":
             return {self.decode(k): self.decode(v) for k, v in value}
         if tag == "__array__":

@@ -475,3 +475,28 @@ def test_a_lambda_in_a_transformer_is_refused_and_the_old_file_kept(tmp_path):
         bad.save(path)
     assert path.read_bytes() == before
     assert load(path).predict(X).shape == (60,)
+
+
+def test_a_pipeline_or_voting_teacher_of_skdistill_ensembles_saves_and_loads(tmp_path):
+    """Their ensembles are stored as skdistill estimators, not as skops pickles
+    of skorch nets (whose PrintLog named builtins.print, refused at load)."""
+    from sklearn.ensemble import VotingRegressor
+    from sklearn.pipeline import make_pipeline
+
+    X, y = make_regression(80, 3, noise=1.0, random_state=0)
+    member = dict(n_members=2, max_epochs=3, hidden_layer_sizes=(8,), random_state=0)
+    teachers = [
+        make_pipeline(StandardScaler(), EnsembleRegressor(**member)),
+        VotingRegressor([("a", EnsembleRegressor(**member)),
+                         ("b", EnsembleRegressor(**{**member, "random_state": 1}))]),
+    ]  # fmt: skip
+    for i, teacher in enumerate(teachers):
+        student = HydraDistiller(teacher=teacher, n_heads=2, max_epochs=2,
+                                 random_state=0).fit(X, y)  # fmt: skip
+        path = tmp_path / f"student{i}.skd"
+        student.save(path)
+        loaded = load(path)  # nothing to trust by hand
+        np.testing.assert_allclose(loaded.predict(X), student.predict(X), rtol=1e-6)
+        np.testing.assert_allclose(
+            loaded.teacher_.predict(X), student.teacher_.predict(X), rtol=1e-6
+        )
