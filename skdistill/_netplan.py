@@ -460,9 +460,12 @@ class NetBuildingMixin:
         self.net_ = net
         self.history_ = net.history
         if getattr(net, "interrupted_", False):
+            # The epoch cut short is in the history as far as it went (its
+            # batches), without epoch losses: it is not counted as done.
+            done = sum("train_loss" in e for e in net.history[done_before:])
             warnings.warn(
                 f"{type(self).__name__}: training was interrupted (KeyboardInterrupt) "
-                f"after {len(net.history) - done_before} epoch(s) of this fit; the "
+                f"after {done} epoch(s) of this fit; the "
                 "model keeps the weights "
                 "it had then and can be used, or trained on with warm_start=True",
                 UserWarning,
