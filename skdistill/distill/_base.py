@@ -36,6 +36,7 @@ from .._base import (
     transactional,
 )
 from .._outputs import log_probabilities, mean_probability, member_entropies
+from ..metrics import ensemble_kl
 from ..nn.losses import LOG_PROB_FLOOR  # a tree's hard zero stays finite
 from ..teachers import MIN_VARIANCE_FRACTION
 from ..training import TensorData
@@ -360,20 +361,15 @@ default=None
         of the loss cannot judge them; this looks at the predictions. A loss
         already reported as diverged is not reported twice.
         """
-        if not len(X_rows) or self._divergence_reported():
+        divergence = dict(getattr(self.net_, "callbacks_", ())).get("divergence")
+        if not len(X_rows) or getattr(divergence, "warned_", False):
             return
         members = self._members(self._reduce_outputs(X_rows, None, name="student"))
         if self.task_ == "classification":
             teacher = np.exp(teacher_rows.astype(np.float64)).mean(axis=1)
-            student = np.asarray(members, dtype=np.float64).mean(axis=0)
-            floor = np.exp(LOG_PROB_FLOOR)
-            log_t = np.log(np.maximum(teacher, floor))
-
-            def kl(q):
-                q = np.log(np.maximum(q, floor))
-                return float(np.mean(np.sum(teacher * (log_t - q), axis=1)))
-
-            off, constant = kl(student), kl(teacher.mean(axis=0, keepdims=True))
+            teacher /= teacher.sum(axis=1, keepdims=True)  # the log floor's excess
+            average = np.broadcast_to(teacher.mean(axis=0), teacher.shape)
+            off, constant = ensemble_kl(teacher, members), ensemble_kl(teacher, average)
             if constant < 0.05 or off < 0.9 * constant:
                 return
             what = (
@@ -394,7 +390,6 @@ default=None
                 f"rows (mean squared difference {error:.3g}) as a constant is "
                 f"({constant:.3g})"
             )
-        divergence = dict(getattr(self.net_, "callbacks_", ())).get("divergence")
         start = getattr(divergence, "start_", 0)  # this fit's epochs only
         losses = [
             b["train_loss"]
@@ -419,11 +414,6 @@ default=None
             ConvergenceWarning,
             stacklevel=4,
         )
-
-    def _divergence_reported(self) -> bool:
-        """Whether the fit's divergence check already warned."""
-        callbacks = dict(getattr(self.net_, "callbacks_", ()))
-        return bool(getattr(callbacks.get("divergence"), "warned_", False))
 
     def _record_student_input(self, X_student) -> None:
         """``n_student_features_`` and ``student_input_shape_`` of the student's input."""
@@ -625,14 +615,8 @@ default=None
             net = self.net_
             # Today's loss parameters (temperature, alpha, ...): the teacher's
             # targets were just prepared with them, and the loss must match.
-            criterion, params = self._criterion()
-            if type(net.criterion_) is not criterion:  # pragma: no cover
-                raise ValueError(
-                    f"partial_fit cannot switch the loss from "
-                    f"{type(net.criterion_).__name__} to {criterion.__name__}; "
-                    "call fit to start anew"
-                )
-            for name, value in params.items():
+            # (The criterion's class follows the distiller's: it never changes.)
+            for name, value in self._criterion()[1].items():
                 setattr(net.criterion_, name, value)
         self._fit_net(
             self._streaming_net(net, continuing=not first), train, seed, epochs=1

@@ -81,10 +81,10 @@ def mutual_information(member_proba: ArrayLike) -> float:
     >>> round(mutual_information([[[1.0, 0.0]], [[0.0, 1.0]]]), 6)  # log 2
     0.693147
     """
-    p = _check_member_proba(member_proba)
-    if p.shape[1] == 0:
+    epistemic = classification_uncertainty(member_proba).epistemic
+    if epistemic.size == 0:
         raise ValueError("mutual_information needs at least one sample.")
-    return float(np.mean(classification_uncertainty(p).epistemic))
+    return float(np.mean(epistemic))
 
 
 def disagreement(member_proba: ArrayLike) -> float:
