@@ -322,14 +322,18 @@ def test_uncertainty_histograms_reject_bad_input(two_uncertainties):
 # --------------------------------------------------------------------------
 
 
+def _diagonal_points():
+    """40 points in [-2, 2]^2, labelled by the side of x0 + x1 = 0 they lie on."""
+    X = np.random.default_rng(3).uniform(-2, 2, size=(40, 2))
+    return X, np.where(X.sum(axis=1) > 0, "right", "left")
+
+
 def test_decision_and_uncertainty_maps(tmp_path):
     from matplotlib.collections import PathCollection, QuadMesh
 
     from skdistill.plotting import plot_decision_and_uncertainty
 
-    rng = np.random.default_rng(3)
-    X = rng.uniform(-2, 2, size=(40, 2))
-    y = np.where(X.sum(axis=1) > 0, "right", "left")
+    X, y = _diagonal_points()
     axes = plot_decision_and_uncertainty(FakeClassifier(), X, y, grid_resolution=20)
     fig = _save(axes, tmp_path)
     assert len(axes) == 2
@@ -366,9 +370,7 @@ def test_decision_map_has_a_key_naming_the_classes(tmp_path):
 
     from skdistill.plotting import plot_decision_and_uncertainty
 
-    rng = np.random.default_rng(3)
-    X = rng.uniform(-2, 2, size=(40, 2))
-    y = np.where(X.sum(axis=1) > 0, "right", "left")
+    X, y = _diagonal_points()
     axes = plot_decision_and_uncertainty(FakeClassifier(), X, y, grid_resolution=10)
     fig = _save(axes, tmp_path)
     (key,) = fig.legends  # one key for the figure, under the panels
